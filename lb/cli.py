@@ -1,0 +1,116 @@
+"""The `lb` command: argument parsing and dispatch. Each subcommand's work lives in
+its own module; this file only knows their flags.
+
+Exit codes: 0 success, 1 the command failed (invalid manifests, no running
+instance), 2 usage error (argparse's convention).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_CLUSTER_IP_RANGE = "10.96.0.0/12"
+DEFAULT_NODE_PORT_RANGE = "30000-32767"
+DEFAULT_METRICS_BIND = "127.0.0.1:10249"
+
+
+def _add_manifest_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("-f", "--filename", dest="files", action="append", required=required, default=[] if not required else None,
+                   metavar="PATH", help="manifest file or folder (repeatable; folders are read recursively)")
+    p.add_argument("--service-cluster-ip-range", default=DEFAULT_CLUSTER_IP_RANGE, metavar="CIDR[,CIDR]",
+                   help="range that empty clusterIPs are allocated from (default %(default)s)")
+    p.add_argument("--service-node-port-range", default=DEFAULT_NODE_PORT_RANGE, metavar="LOW-HIGH",
+                   help="range of valid and allocated nodePorts (default %(default)s)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list skipped objects of other kinds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lb", description=__import__("lb").__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("validate", help="check manifests as the API server would")
+    _add_manifest_args(p)
+
+    p = sub.add_parser("get", help="list objects in kubectl's columns")
+    p.add_argument("resource", help="svc|services|ep|endpoints|endpointslices|pods")
+    p.add_argument("name", nargs="?")
+    p.add_argument("-n", "--namespace", default=None)
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-o", "--output", choices=["wide", "yaml", "json"], default=None)
+    _add_manifest_args(p)
+
+    p = sub.add_parser("describe", help="show one object in kubectl describe's layout")
+    p.add_argument("resource", help="svc|service|services")
+    p.add_argument("name", nargs="?")
+    p.add_argument("-n", "--namespace", default=None)
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    _add_manifest_args(p)
+
+    p = sub.add_parser("render", help="print the rules kube-proxy would program")
+    p.add_argument("--mode", choices=["iptables", "nftables", "ipvs"], required=True)
+    p.add_argument("--node-ip", action="append", default=[], metavar="IP",
+                   help="node address for nodePort rules (repeatable)")
+    _add_manifest_args(p)
+
+    p = sub.add_parser("run", help="serve the manifests")
+    _add_manifest_args(p)
+    _add_run_args(p)
+
+    p = sub.add_parser("status", help="show the running instance like ipvsadm -Ln")
+    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND, metavar="HOST:PORT")
+    p.add_argument("--stats", action="store_true", help="connections and bytes per virtual and real server")
+    p.add_argument("-c", "--connection", action="store_true", help="list connections like ipvsadm -Lnc")
+    p.add_argument("-o", "--output", choices=["json"], default=None)
+
+    p = sub.add_parser("demo", help="three local backends, one Service, round robin and ClientIP affinity, live")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--requests", type=int, default=6)
+    p.add_argument("--metrics-bind-address", default="127.0.0.1:0", metavar="HOST:PORT")
+
+    p = sub.add_parser("bench", help="side-by-side benchmark in network namespaces (root)")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None, help="worker threads (default: one per CPU)")
+    p.add_argument("--nodeport-addresses", action="append", default=[], metavar="IP|CIDR",
+                   help="addresses that serve nodePorts (default: all, 0.0.0.0 and ::)")
+    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND, metavar="HOST:PORT",
+                   help="admin endpoint: /metrics, /healthz, /status (default %(default)s)")
+    p.add_argument("--tcp-idle-timeout", type=float, default=3600.0, metavar="SECONDS",
+                   help="close a TCP connection idle this long (default 3600)")
+    p.add_argument("--drain-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="on shutdown or frontend removal, let connections finish this long (default 10)")
+    p.add_argument("--dummy-interface", default="lb0",
+                   help="interface that holds non-local cluster and external IPs (default lb0)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in ("validate", "get", "describe", "render"):
+            from lb import offline
+            return getattr(offline, args.command)(args)
+        if args.command == "run":
+            from lb import control
+            return control.run(args)
+        if args.command == "status":
+            from lb import status
+            return status.main(args)
+        if args.command == "demo":
+            from lb import demo
+            return demo.main(args)
+        if args.command == "bench":
+            from lb.bench import main as bench_main
+            return bench_main(args.args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The manifest model: frozen objects built from validated, defaulted manifests.
+
+Everything downstream (resolve, allocate, snapshot, render, tables, control) reads
+these and nothing else; the raw YAML never leaves lb/config/loader.py and
+lb/config/validate.py. Field names follow the Kubernetes API in snake_case.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+# Service types, session affinities and protocols, spelled as the API spells them.
+CLUSTER_IP = "ClusterIP"
+NODE_PORT = "NodePort"
+LOAD_BALANCER = "LoadBalancer"
+EXTERNAL_NAME = "ExternalName"
+HEADLESS = "None"  # the clusterIP value that makes a Service headless
+
+AFFINITY_NONE = "None"
+AFFINITY_CLIENT_IP = "ClientIP"
+DEFAULT_AFFINITY_TIMEOUT = 10800
+
+TCP, UDP, SCTP = "TCP", "UDP", "SCTP"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an object was read: the file, the line of its document's start, the
+    document's index in the file, and the file's modification time (kubectl's AGE)."""
+    path: str
+    line: int
+    document: int = 0
+    mtime: float = 0.0
+    # field path ("spec.ports[0].nodePort") -> line, for messages found after validation
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, field_path: str) -> int:
+        """The line of field_path, or of its nearest ancestor that has one."""
+        path = field_path
+        while path:
+            if path in self.field_lines:
+                return self.field_lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return self.line
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str                 # "" when the Service has a single unnamed port
+    protocol: str             # TCP, UDP or SCTP
+    port: int
+    target_port: int | str    # a number, or an IANA port name resolved against endpoints
+    node_port: int | None     # set for NodePort/LoadBalancer after allocation
+    app_protocol: str | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    namespace: str
+    name: str
+    type: str                          # ClusterIP, NodePort, LoadBalancer, ExternalName
+    ports: tuple[ServicePort, ...]
+    selector: Mapping[str, str] | None  # None: no selector (endpoints come from files)
+    cluster_ip: str                    # an IP, "None" (headless) or "" (ExternalName)
+    cluster_ips: tuple[str, ...]
+    ip_families: tuple[str, ...]       # ("IPv4",), ("IPv6",), or both
+    ip_family_policy: str | None       # SingleStack, PreferDualStack, RequireDualStack
+    external_ips: tuple[str, ...] = ()
+    external_name: str | None = None
+    load_balancer_ip: str | None = None
+    load_balancer_ingress: tuple[str, ...] = ()   # status.loadBalancer.ingress[].ip
+    load_balancer_source_ranges: tuple[str, ...] = ()
+    session_affinity: str = AFFINITY_NONE
+    affinity_timeout: int | None = None           # seconds, set when ClientIP
+    publish_not_ready_addresses: bool = False
+    external_traffic_policy: str | None = None
+    internal_traffic_policy: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    source: Source | None = None
+    manifest: Mapping | None = field(default=None, compare=False, repr=False)  # defaulted object, for -o yaml
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def headless(self) -> bool:
+        return self.cluster_ip == HEADLESS
+
+
+@dataclass(frozen=True)
+class EndpointPort:
+    name: str        # "" when unnamed
+    port: int
+    protocol: str = TCP
+    app_protocol: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointAddress:
+    ip: str
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    hostname: str | None = None
+    node_name: str | None = None
+    zone: str | None = None
+    target_ref: str | None = None    # "Pod/<name>" when known
+
+
+@dataclass(frozen=True)
+class EndpointSet:
+    """One Endpoints subset or one EndpointSlice, normalised: every address serves
+    every port. Endpoints' notReadyAddresses become ready=False."""
+    namespace: str
+    service_name: str        # Endpoints: its name; EndpointSlice: label kubernetes.io/service-name
+    kind: str                # "Endpoints" or "EndpointSlice"
+    name: str
+    address_type: str        # IPv4, IPv6 (FQDN slices are dropped with a warning, as kube-proxy does)
+    addresses: tuple[EndpointAddress, ...]
+    ports: tuple[EndpointPort, ...]
+    source: Source | None = None
+    manifest: Mapping | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    name: str | None
+    container_port: int
+    protocol: str = TCP
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    ips: tuple[str, ...]             # status.podIPs (or podIP); empty: not scheduled, never an endpoint
+    ready: bool                      # status.conditions[type=Ready].status == "True"
+    terminating: bool = False        # metadata.deletionTimestamp set
+    phase: str | None = None
+    node_name: str | None = None
+    hostname: str | None = None
+    subdomain: str | None = None
+    container_ports: tuple[ContainerPort, ...] = ()
+    source: Source | None = None
+    manifest: Mapping | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    source: Source | None = None
+
+
+ManifestObject = Service | EndpointSet | Pod | Namespace
