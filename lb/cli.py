@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--requests", type=int, default=6)
     p.add_argument("--metrics-bind-address", default="127.0.0.1:0", metavar="HOST:PORT")
+    p.add_argument("--serve", action="store_true", help="keep serving after the walk-through until Ctrl-C")
 
     p = sub.add_parser("bench", help="side-by-side benchmark in network namespaces (root)")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -88,7 +89,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # kubectl takes NAME after flags too (`describe service -n study web`); argparse does not
+    if (extra and args.command in ("get", "describe") and args.name is None and len(extra) == 1
+            and not extra[0].startswith("-")):
+        args.name, extra = extra[0], []
+    if extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
     try:
         if args.command in ("validate", "get", "describe", "render"):
             from lb import offline

@@ -25,7 +25,9 @@ class Diagnostic:
     column: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" + (f":{self.column}" if self.column else "")
+        # line 0: about the file as a whole (missing, unreadable)
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        where += f":{self.column}" if self.column else ""
         if self.severity == WARNING:
             return f"{where}: Warning: {self.message}"
         if self.kind and self.name is not None:

@@ -1,0 +1,342 @@
+# TCP forwarding: accept, pick, connect with retries, then splice both ways.
+#
+# Sockets are registered once, edge-triggered, for IN|OUT|RDHUP; the connection records
+# readiness (rd/wr) from events and clears it on EAGAIN, so there is no EPOLL_CTL_MOD on the
+# hot path and a direction is tried as soon as both its ends are ready. A direction moves bytes
+# source -> pipe -> destination and reads again only once the pipe is empty, so at most one
+# pipe's worth waits when the destination is slow (backpressure). FIN is forwarded with
+# shutdown(SHUT_WR) after the buffered bytes; the connection ends when both directions did so.
+# An error on either socket closes both with SO_LINGER 0 (the reset propagates).
+#
+# Connect: non-blocking, attempt k gets connect_ns[k]; refusal, unreachability or timeout
+# retries the next endpoint (with ClientIP affinity the entry is reset, as kube-proxy does);
+# the client is reset only when every attempt failed.
+
+
+cdef inline void _set_nodelay(int fd) noexcept nogil:
+    cdef int one = 1
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+
+
+cdef inline void _close_reset(int fd) noexcept nogil:
+    cdef linger lg
+    lg.l_onoff = 1
+    lg.l_linger = 0
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))
+    close(fd)
+
+
+cdef inline int _epoll_add_conn(lb_worker *w, lb_conn *c, int side) noexcept nogil:
+    cdef epoll_event ev
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+    ev.data.u64 = <uint64_t><uintptr_t>c | <uint64_t>side
+    if epoll_ctl(w.epfd, EPOLL_CTL_ADD, c.fd[side], &ev) < 0:
+        return -errno
+    return 0
+
+
+cdef void _on_accept(lb_worker *w, lb_listener *l) noexcept nogil:
+    """Accepts up to LB_ACCEPT_BATCH connections from l."""
+    cdef int i, fd, e
+    cdef lb_addr client
+    for i in range(LB_ACCEPT_BATCH):
+        if l.closed:
+            return
+        client.len = sizeof(sockaddr_in6)
+        fd = accept4(l.fd, <sockaddr *>&client.sa, &client.len, SOCK_NONBLOCK | SOCK_CLOEXEC)
+        if fd < 0:
+            e = errno
+            if e == EAGAIN:
+                return
+            if e == EINTR or e == ECONNABORTED:
+                continue
+            if e == EMFILE or e == ENFILE or e == ENOBUFS or e == ENOMEM:
+                w.accept_emfile += 1
+                _listener_pause(w, l)
+                return
+            w.accept_other += 1
+            return
+        _on_accepted(w, l, fd, &client)
+
+
+cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) noexcept nogil:
+    cdef lb_table *t = w.table
+    cdef lb_addr local
+    cdef lb_conn *c
+    cdef lb_sp *sp
+    cdef int idx
+    if l.wildcard:
+        local.len = sizeof(sockaddr_in6)
+        if getsockname(fd, <sockaddr *>&local.sa, &local.len) < 0:
+            _close_reset(fd)
+            w.accept_other += 1
+            return
+    else:
+        local = l.local
+    idx = _fe_lookup(t, l.listener_id, l.wildcard, &local)
+    if idx < 0:
+        w.no_frontend_resets += 1
+        _close_reset(fd)
+        return
+    sp = &t.sps[idx]
+    if sp.n_eps == 0:
+        sp.state.cnt[w.index].no_endpoint_resets += 1
+        _close_reset(fd)
+        return
+    c = _conn_alloc(w)
+    if c == NULL:
+        _close_reset(fd)
+        w.accept_other += 1
+        return
+    c.fd[0] = fd
+    c.client = client[0]
+    c.frontend = local
+    c.sp_id = sp.sp_id
+    c.sp = sp.state
+    c.sp.cnt[w.index].live += 1
+    c.sp.cnt[w.index].connections += 1
+    c.start_ns = w.now
+    c.last_ns = w.now
+    _set_nodelay(fd)
+    if _epoll_add_conn(w, c, LB_TAG_CLIENT) < 0:
+        _conn_close(w, c, 1)
+        return
+    _connect_next(w, c, 0)
+
+
+cdef void _ep_detach(lb_worker *w, lb_conn *c) noexcept nogil:
+    """Drops c's claim on its endpoint's counters (the last touch of that endpoint state)."""
+    cdef lb_epcnt *cnt
+    if c.ep == NULL:
+        return
+    cnt = &c.ep.cnt[w.index]
+    if c.state == CS_ESTABLISHED:
+        cnt.active -= 1
+    lb_store_i64(&cnt.live, cnt.live - 1)
+    c.ep = NULL
+
+
+cdef void _connect_next(lb_worker *w, lb_conn *c, bint after_failure) noexcept nogil:
+    """Starts the next connect attempt of c; resets the client when none is left."""
+    cdef lb_shared *s = w.shared
+    cdef lb_table *t = w.table
+    cdef lb_sp *sp
+    cdef lb_endpoint *ep
+    cdef int i, fd, r
+    cdef uint8_t ip[16]
+    while c.attempt < s.n_connect:
+        i = _sp_find(t, c.sp_id)
+        if i < 0 or t.sps[i].n_eps == 0:
+            break
+        sp = &t.sps[i]
+        if after_failure:
+            sp.state.cnt[w.index].retries += 1
+        if sp.affinity_ns:
+            _addr_ip16(&c.client, ip)
+            i = _affinity_pick(&sp.state.aff, ip, w.now, sp.affinity_ns, sp.eps, sp.n_eps,
+                               &sp.state.rr, after_failure)
+        else:
+            i = _rr_pick(&sp.state.rr, sp.n_eps)
+        ep = &sp.eps[i]
+        c.attempt += 1
+        c.ep = ep.state
+        c.ep_id = ep.ep_id
+        c.ep.cnt[w.index].live += 1
+        c.backend = ep.addr
+        c.state = CS_SYN_SENT
+        fd = socket(ep.addr.sa.sin6_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+        if fd >= 0:
+            _set_nodelay(fd)
+            r = connect(fd, <sockaddr *>&ep.addr.sa, ep.addr.len)
+            if r == 0 or errno == EINPROGRESS:
+                c.fd[1] = fd
+                if _epoll_add_conn(w, c, LB_TAG_BACKEND) == 0:
+                    _timer_set(w, c, w.now + s.connect_ns[c.attempt - 1])
+                    return
+                c.fd[1] = -1
+            close(fd)
+        sp.state.cnt[w.index].connect_failures += 1
+        c.ep.cnt[w.index].connect_failures += 1
+        _ep_detach(w, c)
+        after_failure = 1
+    _conn_close(w, c, 1)
+
+
+cdef void _on_connect_failed(lb_worker *w, lb_conn *c) noexcept nogil:
+    close(c.fd[1])
+    c.fd[1] = -1
+    c.rd[1] = 0
+    c.wr[1] = 0
+    c.sp.cnt[w.index].connect_failures += 1
+    c.ep.cnt[w.index].connect_failures += 1
+    _ep_detach(w, c)
+    _connect_next(w, c, 1)
+
+
+cdef void _on_connected(lb_worker *w, lb_conn *c) noexcept nogil:
+    cdef lb_epcnt *cnt = &c.ep.cnt[w.index]
+    c.state = CS_ESTABLISHED
+    cnt.active += 1
+    cnt.connections += 1
+    c.last_ns = w.now
+    _timer_set(w, c, w.now + w.shared.idle_ns)
+    _pump(w, c)
+
+
+cdef void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) noexcept nogil:
+    cdef int err = 0
+    cdef socklen_t elen = sizeof(err)
+    if not c.in_use:
+        return
+    if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
+        c.rd[side] = 1
+    if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
+        c.wr[side] = 1
+    if c.state == CS_SYN_SENT:
+        if side == LB_TAG_BACKEND and events & (EPOLLOUT | EPOLLERR | EPOLLHUP):
+            getsockopt(c.fd[1], SOL_SOCKET, SO_ERROR, &err, &elen)
+            if err or events & (EPOLLERR | EPOLLHUP):
+                _on_connect_failed(w, c)
+            else:
+                _on_connected(w, c)
+        return
+    c.last_ns = w.now
+    _pump(w, c)
+
+
+cdef void _on_timer(lb_worker *w, lb_conn *c) noexcept nogil:
+    """c's deadline passed: connect timeout, or idle timeout unless it was active since."""
+    if c.state == CS_SYN_SENT:
+        _on_connect_failed(w, c)
+    elif c.last_ns + w.shared.idle_ns <= w.now:
+        _conn_close(w, c, 0)
+    else:
+        _timer_set(w, c, c.last_ns + w.shared.idle_ns)
+
+
+cdef int _pump_dir(lb_worker *w, lb_conn *c, int d) noexcept nogil:
+    """Moves bytes from fd[d] to fd[1 - d] until one side would block.
+    Returns 0 when blocked or done, 1 when the budget ran out, -errno on a socket error."""
+    cdef lb_half *h = &c.half[d]
+    cdef int src = c.fd[d]
+    cdef int dst = c.fd[1 - d]
+    cdef ssize_t n
+    cdef int budget = LB_PUMP_BUDGET
+    cdef int e
+    while budget > 0:
+        if h.pending:
+            if not c.wr[1 - d]:
+                return 0
+            if h.pipe_r >= 0:
+                n = splice(h.pipe_r, NULL, dst, NULL, h.pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+            else:
+                n = send(dst, h.buf + h.buf_off, h.pending, MSG_NOSIGNAL | MSG_DONTWAIT)
+            if n < 0:
+                e = errno
+                if e == EAGAIN:
+                    c.wr[1 - d] = 0
+                    return 0
+                if e == EINTR:
+                    continue
+                return -e
+            h.pending -= <uint32_t>n
+            h.buf_off += <uint32_t>n
+            h.bytes += <uint64_t>n
+            if d == 0:
+                c.sp.cnt[w.index].bytes_in += <uint64_t>n
+                c.ep.cnt[w.index].bytes_in += <uint64_t>n
+            else:
+                c.sp.cnt[w.index].bytes_out += <uint64_t>n
+                c.ep.cnt[w.index].bytes_out += <uint64_t>n
+            if h.pending == 0:
+                _pipe_put(w, h)
+                _buf_put(w, h)
+            budget -= 1
+            continue
+        if h.eof:
+            if not h.shut:
+                shutdown(dst, SHUT_WR)
+                h.shut = 1
+            return 0
+        if not c.rd[d]:
+            return 0
+        if h.pipe_r < 0 and h.buf == NULL:
+            if _pipe_get(w, h) < 0 and _buf_get(w, h) < 0:
+                return -ENOMEM
+        if h.pipe_r >= 0:
+            n = splice(src, NULL, h.pipe_w, NULL, <size_t>w.shared.pipe_size,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+        else:
+            n = recv(src, h.buf, LB_COPY_BUF_SIZE, MSG_DONTWAIT)
+            h.buf_off = 0
+        if n > 0:
+            h.pending = <uint32_t>n
+            continue
+        if n == 0:
+            h.eof = 1
+            _pipe_put(w, h)
+            _buf_put(w, h)
+            continue
+        e = errno
+        _pipe_put(w, h)
+        _buf_put(w, h)
+        if e == EAGAIN:
+            c.rd[d] = 0
+            return 0
+        if e == EINTR:
+            continue
+        return -e
+    return 1
+
+
+cdef void _pump(lb_worker *w, lb_conn *c) noexcept nogil:
+    """Runs both directions of an established connection and updates its state."""
+    cdef int r0, r1
+    cdef uint8_t st
+    r0 = _pump_dir(w, c, 0)
+    if r0 < 0:
+        _conn_close(w, c, 1)
+        return
+    r1 = _pump_dir(w, c, 1)
+    if r1 < 0:
+        _conn_close(w, c, 1)
+        return
+    if c.half[0].shut and c.half[1].shut:
+        _conn_close(w, c, 0)
+        return
+    if c.half[0].eof and c.half[1].eof:
+        st = CS_CLOSING
+    elif c.half[0].eof:
+        st = CS_FIN_WAIT
+    elif c.half[1].eof:
+        st = CS_CLOSE_WAIT
+    else:
+        st = CS_ESTABLISHED
+    if st != c.state:
+        if c.state == CS_ESTABLISHED:
+            c.ep.cnt[w.index].active -= 1
+        c.state = st
+    if (r0 > 0 or r1 > 0) and not c.again:
+        c.again = 1
+        c.again_next = w.again_list
+        w.again_list = c
+
+
+cdef void _conn_close(lb_worker *w, lb_conn *c, bint reset) noexcept nogil:
+    """Closes both sockets (with a reset if asked), returns pipes and counters, frees c."""
+    cdef int i
+    for i in range(2):
+        if c.fd[i] >= 0:
+            if reset:
+                _close_reset(c.fd[i])
+            else:
+                close(c.fd[i])
+            c.fd[i] = -1
+        _pipe_put(w, &c.half[i])
+        _buf_put(w, &c.half[i])
+    _timer_cancel(w, c)
+    _ep_detach(w, c)
+    if c.sp != NULL:
+        lb_store_i64(&c.sp.cnt[w.index].live, c.sp.cnt[w.index].live - 1)
+        c.sp = NULL
+    _conn_release(w, c)

@@ -1,0 +1,1 @@
+# Core: the Python handle on the shared state and workers (see handle.pyx).

@@ -1,0 +1,409 @@
+# Core: the GIL side. It owns the shared state, the workers, the listeners and the registries of
+# per-sp / per-ep state; it builds tables, publishes them, and frees what workers left behind.
+
+
+cdef OSError _os_error(int err, str what):
+    return OSError(err, f"{what}: {strerror(err).decode()}")
+
+
+def _raise_nofile_limit():
+    """Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit."""
+    cdef rlimit rl
+    if getrlimit(RLIMIT_NOFILE, &rl) == 0 and rl.rlim_cur < rl.rlim_max:
+        rl.rlim_cur = rl.rlim_max
+        setrlimit(RLIMIT_NOFILE, &rl)
+        getrlimit(RLIMIT_NOFILE, &rl)
+    return rl.rlim_cur
+
+
+cdef uint64_t _shared_min_seen(lb_shared *s) noexcept nogil:
+    """The oldest epoch a worker may still be using; UINT64_MAX when none runs."""
+    cdef uint64_t m = UINT64_MAX, v
+    cdef int i
+    for i in range(s.n_workers):
+        v = lb_load_u64(&s.workers[i].seen_epoch)
+        if v < m:
+            m = v
+    return m
+
+
+cdef class Core:
+    """The data plane. See docs/internals.md for the contract."""
+    cdef lb_shared *_s
+    cdef int _n_workers
+    cdef bint _started
+    cdef bint _stopped
+    cdef uint64_t _generation
+    cdef dict _listeners        # listener_id -> <uintptr_t>lb_listener*
+    cdef dict _spstates         # sp_id -> <uintptr_t>lb_spstate*
+    cdef dict _epstates         # ep_id -> <uintptr_t>lb_epstate*
+    cdef dict _sp_retired       # sp_id -> epoch at which it left the table
+    cdef dict _ep_retired
+    cdef list _retired          # [(epoch, RETIRED_*, <uintptr_t>ptr)]
+    cdef readonly int max_pipes
+
+    def __cinit__(self, workers=None, idle_timeout=3600.0,
+                  connect_timeouts=(0.25, 0.5, 1.0, 2.0), pipe_size=65536, max_pipes=None):
+        cdef int i
+        cdef lb_worker *w
+        cdef epoll_event ev
+        self._s = NULL
+        self._listeners = {}
+        self._spstates = {}
+        self._epstates = {}
+        self._sp_retired = {}
+        self._ep_retired = {}
+        self._retired = []
+        n = os.cpu_count() or 1 if workers is None else int(workers)
+        if not 1 <= n <= LB_MAX_WORKERS:
+            raise ValueError(f"Core: workers must be 1..{LB_MAX_WORKERS}: {workers!r}")
+        timeouts = [float(x) for x in connect_timeouts]
+        if not 1 <= len(timeouts) <= LB_MAX_CONNECT_ATTEMPTS or min(timeouts) <= 0:
+            raise ValueError(f"Core: connect_timeouts must be 1..{LB_MAX_CONNECT_ATTEMPTS} "
+                             f"positive seconds: {connect_timeouts!r}")
+        if float(idle_timeout) <= 0:
+            raise ValueError(f"Core: idle_timeout must be > 0 seconds: {idle_timeout!r}")
+        if int(pipe_size) < 4096:
+            raise ValueError(f"Core: pipe_size must be >= 4096: {pipe_size!r}")
+        total_pipes = LB_DEFAULT_MAX_PIPES if max_pipes is None else int(max_pipes)
+        if total_pipes < 0:
+            raise ValueError(f"Core: max_pipes must be >= 0: {max_pipes!r}")
+        self.max_pipes = total_pipes
+        _raise_nofile_limit()
+        self._n_workers = n
+        self._s = <lb_shared *>calloc(1, sizeof(lb_shared))
+        if self._s == NULL:
+            raise MemoryError()
+        self._s.workers = <lb_worker *>calloc(n, sizeof(lb_worker))
+        if self._s.workers == NULL:
+            raise MemoryError()
+        self._s.n_workers = n
+        self._s.idle_ns = <uint64_t>(float(idle_timeout) * 1e9)
+        self._s.n_connect = len(timeouts)
+        for i, x in enumerate(timeouts):
+            self._s.connect_ns[i] = <uint64_t>(x * 1e9)
+        self._s.pipe_size = int(pipe_size)
+        self._s.epoch = 1
+        for i in range(n):
+            w = &self._s.workers[i]
+            w.index = i
+            w.shared = self._s
+            w.epfd = -1
+            w.wakefd = -1
+            w.seen_epoch = UINT64_MAX
+            w.max_pipes = total_pipes // n
+            pthread_mutex_init(&w.lock, NULL)
+            w.pool = <int *>calloc(2 * w.max_pipes + 2, sizeof(int))
+            w.bufs = <char **>calloc(LB_MAX_IDLE_BUFS, sizeof(char *))
+            if w.pool == NULL or w.bufs == NULL:
+                raise MemoryError()
+            w.epfd = epoll_create1(EPOLL_CLOEXEC)
+            if w.epfd < 0:
+                raise _os_error(errno, "Core: epoll_create1")
+            w.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
+            if w.wakefd < 0:
+                raise _os_error(errno, "Core: eventfd")
+            ev.events = EPOLLIN
+            ev.data.u64 = LB_TAG_WAKE
+            if epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.wakefd, &ev) < 0:
+                raise _os_error(errno, "Core: epoll_ctl(eventfd)")
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def add_listener(self, int fd, listener_id, wildcard=False):
+        """Takes over a bound, listening TCP socket fd (Python detaches it afterwards)."""
+        cdef int val = 0, i, r, flags
+        cdef socklen_t vlen = sizeof(val)
+        cdef lb_listener *l
+        lid = int(listener_id)
+        if self._stopped:
+            raise RuntimeError("add_listener: the core is stopped")
+        if lid in self._listeners:
+            raise ValueError(f"add_listener: listener_id {lid} is already registered")
+        if getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &vlen) < 0:
+            raise _os_error(errno, f"add_listener: fd {fd} is not a usable socket")
+        if val != SOCK_STREAM:
+            raise OSError(EINVAL, f"add_listener: fd {fd} is not a TCP (SOCK_STREAM) socket")
+        vlen = sizeof(val)
+        if getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &vlen) < 0 or not val:
+            raise OSError(EINVAL, f"add_listener: fd {fd} is not listening: call listen() "
+                                  f"before handing it over")
+        flags = fcntl(fd, F_GETFL)
+        if flags >= 0 and not flags & O_NONBLOCK:
+            fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        l = <lb_listener *>calloc(1, sizeof(lb_listener))
+        if l == NULL:
+            raise MemoryError()
+        l.fd = fd
+        l.listener_id = lid
+        l.wildcard = 1 if wildcard else 0
+        pthread_mutex_init(&l.lock, NULL)
+        l.local.len = sizeof(sockaddr_in6)
+        getsockname(fd, <sockaddr *>&l.local.sa, &l.local.len)
+        for i in range(self._n_workers):
+            r = _listener_arm(l, self._s.workers[i].epfd)
+            if r < 0:
+                for j in range(i):
+                    epoll_ctl(self._s.workers[j].epfd, EPOLL_CTL_DEL, fd, NULL)
+                pthread_mutex_destroy(&l.lock)
+                free(l)
+                raise _os_error(-r, f"add_listener: cannot watch fd {fd}")
+        self._listeners[lid] = <uintptr_t>l
+
+    cdef void _unregister(self, lb_listener *l):
+        cdef int i
+        pthread_mutex_lock(&l.lock)
+        l.closed = 1
+        for i in range(self._n_workers):
+            epoll_ctl(self._s.workers[i].epfd, EPOLL_CTL_DEL, l.fd, NULL)
+        pthread_mutex_unlock(&l.lock)
+
+    def remove_listener(self, listener_id):
+        """Stops accepting on the listener and closes its fd; its connections continue."""
+        lid = int(listener_id)
+        if lid not in self._listeners:
+            raise KeyError(f"remove_listener: no listener with id {lid}")
+        cdef lb_listener *l = <lb_listener *><uintptr_t>self._listeners.pop(lid)
+        self._unregister(l)
+        epoch = self._bump_epoch()
+        self._retired.append((epoch, RETIRED_LISTENER, <uintptr_t>l))
+        self._quiesce(epoch)
+        self._reclaim()
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def apply(self, table):
+        """Publishes a new table; returns its generation. Invalid input raises and changes nothing."""
+        cdef lb_table *t = _table_build(table, self._spstates, self._epstates, self._n_workers,
+                                        self._generation + 1)
+        cdef lb_table *old
+        cdef int i
+        self._generation += 1
+        old = lb_exchange_table(&self._s.current, t)
+        epoch = self._bump_epoch()
+        if old != NULL:
+            self._retired.append((epoch, RETIRED_TABLE, <uintptr_t>old))
+        sp_ids = set()
+        ep_ids = set()
+        for i in range(t.n_sps):
+            sp_ids.add(t.sps[i].sp_id)
+            for j in range(t.sps[i].n_eps):
+                ep_ids.add(t.sps[i].eps[j].ep_id)
+        for sid in self._spstates:
+            if sid in sp_ids:
+                self._sp_retired.pop(sid, None)
+            elif sid not in self._sp_retired:
+                self._sp_retired[sid] = epoch
+        for eid in self._epstates:
+            if eid in ep_ids:
+                self._ep_retired.pop(eid, None)
+            elif eid not in self._ep_retired:
+                self._ep_retired[eid] = epoch
+        self._reclaim()
+        return self._generation
+
+    cdef uint64_t _bump_epoch(self):
+        cdef int i
+        cdef uint64_t e = lb_fetch_add_u64(&self._s.epoch, 1) + 1
+        for i in range(self._n_workers):
+            if self._s.workers[i].running:
+                _worker_wake(&self._s.workers[i])
+        return e
+
+    cdef uint64_t _min_seen(self):
+        return _shared_min_seen(self._s)
+
+    cdef void _quiesce(self, uint64_t epoch):
+        """Waits (GIL released, bounded) until every running worker has seen epoch."""
+        cdef timespec ts
+        cdef int i
+        ts.tv_sec = 0
+        ts.tv_nsec = 200000
+        with nogil:
+            for i in range(LB_QUIESCE_WAIT_MS * 5):
+                if _shared_min_seen(self._s) >= epoch:
+                    break
+                nanosleep(&ts, NULL)
+
+    cdef void _reclaim(self):
+        """Frees retired tables, listeners and states no worker or connection can reach."""
+        cdef uint64_t seen = self._min_seen()
+        cdef lb_listener *l
+        cdef lb_spstate *sps
+        cdef lb_epstate *eps
+        keep = []
+        for epoch, kind, ptr in self._retired:
+            if epoch > seen:
+                keep.append((epoch, kind, ptr))
+            elif kind == RETIRED_TABLE:
+                _table_free(<lb_table *><uintptr_t>ptr)
+            else:
+                l = <lb_listener *><uintptr_t>ptr
+                close(l.fd)
+                pthread_mutex_destroy(&l.lock)
+                free(l)
+        self._retired = keep
+        for sid, epoch in list(self._sp_retired.items()):
+            sps = <lb_spstate *><uintptr_t>self._spstates[sid]
+            if epoch <= seen and _sp_live(sps, self._n_workers) == 0:
+                del self._sp_retired[sid]
+                del self._spstates[sid]
+                _spstate_free(sps)
+        for eid, epoch in list(self._ep_retired.items()):
+            eps = <lb_epstate *><uintptr_t>self._epstates[eid]
+            if epoch <= seen and _ep_live(eps, self._n_workers) == 0:
+                del self._ep_retired[eid]
+                del self._epstates[eid]
+                _epstate_free(eps)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self):
+        """Starts the worker threads."""
+        cdef int i, r
+        cdef sigset_t all_signals, old
+        cdef lb_worker *w
+        if self._started:
+            raise RuntimeError("start: the core is already started")
+        if self._stopped:
+            raise RuntimeError("start: the core was stopped; create a new Core")
+        self._started = True
+        # workers inherit a mask blocking every signal: Python handles signals in its own thread
+        sigfillset(&all_signals)
+        pthread_sigmask(SIG_SETMASK, &all_signals, &old)
+        try:
+            for i in range(self._n_workers):
+                w = &self._s.workers[i]
+                w.seen_epoch = lb_load_u64(&self._s.epoch)
+                r = pthread_create(&w.thread, NULL, _worker_main, w)
+                if r != 0:
+                    w.seen_epoch = UINT64_MAX
+                    raise _os_error(r, f"start: cannot create worker thread {i}")
+                w.running = 1
+        finally:
+            pthread_sigmask(SIG_SETMASK, &old, NULL)
+
+    def stop(self, drain_timeout=10.0):
+        """Stops accepting, lets connections finish for up to drain_timeout seconds, then resets
+        the rest and joins the workers. Idempotent."""
+        cdef int i
+        cdef lb_worker *w
+        if self._s == NULL or self._stopped:
+            return
+        self._stopped = True
+        for lid in list(self._listeners):
+            self._unregister(<lb_listener *><uintptr_t>self._listeners[lid])
+        self._s.drain_deadline = _clock_ns(CLOCK_MONOTONIC) + <uint64_t>(max(float(drain_timeout), 0.0) * 1e9)
+        lb_store_int(&self._s.stopping, 1)
+        for i in range(self._n_workers):
+            w = &self._s.workers[i]
+            if w.running:
+                _worker_wake(w)
+        with nogil:
+            for i in range(self._n_workers):
+                w = &self._s.workers[i]
+                if w.running:
+                    pthread_join(w.thread, NULL)
+                    w.running = 0
+        for lid in list(self._listeners):
+            self._retired.append((0, RETIRED_LISTENER, self._listeners.pop(lid)))
+        self._reclaim()
+
+    def __dealloc__(self):
+        cdef int i
+        cdef lb_worker *w
+        if self._s == NULL:
+            return
+        try:
+            self.stop(0.0)
+        except BaseException:
+            pass
+        for lid in list(self._listeners or {}):
+            l = <lb_listener *><uintptr_t>self._listeners.pop(lid)
+            close(l.fd)
+            free(l)
+        for epoch, kind, ptr in (self._retired or []):
+            if kind == RETIRED_TABLE:
+                _table_free(<lb_table *><uintptr_t>ptr)
+            else:
+                close((<lb_listener *><uintptr_t>ptr).fd)
+                free(<lb_listener *><uintptr_t>ptr)
+        _table_free(self._s.current)
+        for p in (self._spstates or {}).values():
+            _spstate_free(<lb_spstate *><uintptr_t>p)
+        for p in (self._epstates or {}).values():
+            _epstate_free(<lb_epstate *><uintptr_t>p)
+        if self._s.workers != NULL:
+            for i in range(self._s.n_workers):
+                w = &self._s.workers[i]
+                if w.epfd >= 0:
+                    close(w.epfd)
+                if w.wakefd >= 0:
+                    close(w.wakefd)
+                _pipes_close_all(w)
+                for j in range(w.n_chunks):
+                    free(w.chunks[j])
+                free(w.chunks)
+                free(w.heap)
+                free(w.pool)
+                free(w.bufs)
+                free(w.pauses)
+                pthread_mutex_destroy(&w.lock)
+            free(self._s.workers)
+        free(self._s)
+        self._s = NULL
+
+    # -- observation -----------------------------------------------------------------------
+
+    def stats(self):
+        """Copies of the counters (docs/internals.md)."""
+        cdef int i
+        cdef lb_worker *w
+        cdef int64_t active = 0
+        cdef uint64_t emfile = 0, other = 0, pooled = 0, total = 0
+        self._reclaim()
+        for i in range(self._n_workers):
+            w = &self._s.workers[i]
+            active += w.n_conns
+            emfile += w.accept_emfile
+            other += w.accept_other
+            pooled += w.n_pooled
+            total += w.pipes_total
+        return {
+            "generation": self._generation,
+            "workers": self._n_workers,
+            "active_connections": active,
+            "accept_errors": {"emfile": emfile, "other": other},
+            "pipes": {"pooled": pooled, "in_use": total - pooled},
+            "service_ports": {sid: _sp_stats(<lb_spstate *><uintptr_t>p, self._n_workers)
+                              for sid, p in self._spstates.items()},
+            "endpoints": {eid: _ep_stats(<lb_epstate *><uintptr_t>p, self._n_workers)
+                          for eid, p in self._epstates.items()},
+        }
+
+    def connections(self):
+        """Copies of the conntrack entries (docs/internals.md)."""
+        cdef int i, j, n, r
+        cdef lb_conncopy *cp
+        cdef uint64_t mono = _clock_ns(CLOCK_MONOTONIC)
+        cdef double real = _clock_ns(CLOCK_REALTIME) / 1e9
+        out = []
+        for i in range(self._n_workers):
+            with nogil:
+                r = _conn_copy_all(&self._s.workers[i], &cp, &n)
+            if r < 0:
+                raise _os_error(-r, "connections")
+            try:
+                for j in range(n):
+                    cip, cport = _addr_format(&cp[j].client)
+                    fip, fport = _addr_format(&cp[j].frontend)
+                    bip, bport = _addr_format(&cp[j].backend)
+                    out.append((cip, cport, fip, fport, bip, bport,
+                                CONN_STATE_NAMES[cp[j].state].decode(),
+                                cp[j].bytes_in, cp[j].bytes_out,
+                                real - (<double>(mono - cp[j].start_ns)) / 1e9,
+                                real - (<double>(mono - cp[j].last_ns)) / 1e9,
+                                cp[j].sp_id, cp[j].ep_id))
+            finally:
+                free(cp)
+        return out

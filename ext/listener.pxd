@@ -1,0 +1,11 @@
+ctypedef struct lb_listener:
+    int fd
+    int64_t listener_id
+    int wildcard
+    int closed              # set (under lock) by remove_listener/stop; no worker re-adds it
+    pthread_mutex_t lock    # serialises epoll add/del of fd between workers and Python
+    lb_addr local
+
+ctypedef struct lb_pause:   # a listener a worker took out of its epoll after EMFILE
+    lb_listener *listener
+    uint64_t until

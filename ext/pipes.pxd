@@ -1,0 +1,1 @@
+# Per-worker pipe pool (see pipes.pyx).

@@ -1,0 +1,1 @@
+# Round robin: one cursor per service port, shared by every worker.

@@ -1,0 +1,1 @@
+# Per-worker timers: a binary min-heap of connections keyed by lb_conn.deadline.

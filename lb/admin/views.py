@@ -1,0 +1,197 @@
+"""What the admin endpoint answers: /healthz, /status (JSON) and /metrics (Prometheus
+text), built from the Plan in force and copies of the core's counters."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+
+from lb import __version__
+from lb.reload import FORWARD, SCHEDULER, errors_of, sp_name
+
+SP_COUNTERS = ("connections", "bytes_in", "bytes_out", "connect_failures", "retries", "no_endpoint_resets")
+EP_COUNTERS = ("connections", "bytes_in", "bytes_out", "connect_failures")
+CONNECTION_FIELDS = ("client_ip", "client_port", "frontend_ip", "frontend_port", "backend_ip", "backend_port",
+                     "state", "bytes_in", "bytes_out", "started_unix", "last_activity_unix", "sp_id", "ep_id")
+
+
+def health(control) -> dict:
+    last = control.last_reload or {}
+    return {"status": "ok", "version": __version__, "pid": os.getpid(), "generation": control.generation,
+            "uptime_seconds": round(time.time() - control.started, 3),
+            "last_reload_time": last.get("time"), "last_reload": last}
+
+
+def _stats(control) -> dict:
+    try:
+        return control.core.stats() if control.core is not None else {}
+    except Exception:   # a stopped core answers nothing rather than a 500
+        return {}
+
+
+def _ip_key(ip: str):
+    try:
+        a = ipaddress.ip_address(ip)
+        return (a.version, int(a))
+    except ValueError:
+        return (9, 0)
+
+
+def _real_servers(control, vs, ep_stats: dict) -> list[dict]:
+    """The plan's endpoints, plus endpoints gone from the table whose connections still
+    drain (weight 0, as ipvs shows a real server being removed)."""
+    rows = [(r.ep_id, r.ip, r.port, r.weight) for r in vs.real_servers]
+    present = {r[0] for r in rows}
+    for ep_id, st in ep_stats.items():
+        if ep_id in present or not (st.get("active") or st.get("inactive")):
+            continue
+        key = control.ids.key_of("ep", ep_id)
+        if key is not None and key[0] == vs.sp_id:
+            rows.append((ep_id, key[1], key[2], 0))
+    out = []
+    for ep_id, ip, port, weight in sorted(rows, key=lambda r: (_ip_key(r[1]), r[2])):
+        st = ep_stats.get(ep_id, {})
+        out.append({"address": ip, "port": port, "forward": FORWARD, "weight": weight,
+                    "active": st.get("active", 0), "inactive": st.get("inactive", 0),
+                    **{c: st.get(c, 0) for c in EP_COUNTERS}})
+    return out
+
+
+def status(control, connections: bool = False) -> dict:
+    stats = _stats(control)
+    sp_stats = stats.get("service_ports", {})
+    ep_stats = stats.get("endpoints", {})
+    vss = []
+    plan = control.plan
+    for vs in sorted(plan.virtual_servers if plan else [], key=lambda v: (v.protocol, _ip_key(v.ip), v.port)):
+        st = sp_stats.get(vs.sp_id, {})
+        error = control.serving(vs)
+        vss.append({"protocol": vs.protocol, "address": vs.ip, "port": vs.port, "kind": vs.kind,
+                    "service": vs.service, "port_name": vs.port_name, "scheduler": SCHEDULER,
+                    "persistent": vs.persistence, "serving": error is None, "error": error,
+                    **{c: st.get(c, 0) for c in SP_COUNTERS},
+                    "real_servers": _real_servers(control, vs, ep_stats)})
+    snap = control.snapshot
+    doc = {
+        "version": __version__, "pid": os.getpid(), "started": control.started,
+        "generation": control.generation, "workers": stats.get("workers"),
+        "idle_timeout": control.args.tcp_idle_timeout,
+        "active_connections": stats.get("active_connections", 0),
+        "accept_errors": stats.get("accept_errors", {}), "pipes": stats.get("pipes", {}),
+        "reloads": control.reloads, "reload_errors": control.reload_errors, "last_reload": control.last_reload,
+        "virtual_servers": vss,
+        "not_served": [{"frontend": n.frontend, "service": n.service, "reason": n.reason}
+                       for n in (plan.not_served if plan else [])],
+        "diagnostics": [str(d) for d in (snap.diagnostics if snap else ())],
+        "rejected_files": [{"path": r.path, "errors": [str(d) for d in errors_of(r)]} for r in control.rejected],
+    }
+    if connections:
+        doc["connections"] = connection_list(control)
+    return doc
+
+
+def connection_list(control) -> list[dict]:
+    try:
+        rows = control.core.connections() if control.core is not None else []
+    except Exception:
+        rows = []
+    now = time.time()
+    idle = control.args.tcp_idle_timeout
+    out = []
+    for row in rows:
+        c = dict(zip(CONNECTION_FIELDS, row))
+        key = control.ids.key_of("sp", c.get("sp_id"))
+        c["protocol"] = key[2] if key else "TCP"
+        c["service"] = sp_name(*key) if key else None
+        c["expire_seconds"] = max(0, int(c.get("last_activity_unix", now) + idle - now))
+        out.append(c)
+    out.sort(key=lambda c: (c.get("started_unix", 0), c.get("client_port", 0)))
+    return out
+
+
+# -- Prometheus text format ----------------------------------------------------------
+def _esc(v) -> str:
+    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**kv) -> str:
+    return "{" + ",".join(f'{k}="{_esc(v)}"' for k, v in kv.items()) + "}" if kv else ""
+
+
+class _Text:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.declared: set[str] = set()
+
+    def add(self, name: str, kind: str, help_: str, value, **labels) -> None:
+        if name not in self.declared:
+            self.declared.add(name)
+            self.lines.append(f"# HELP {name} {help_}")
+            self.lines.append(f"# TYPE {name} {kind}")
+        self.lines.append(f"{name}{_labels(**labels)} {value}")
+
+
+def metrics(control) -> str:
+    stats = _stats(control)
+    t = _Text()
+    sp_stats = stats.get("service_ports", {})
+    ep_stats = stats.get("endpoints", {})
+    for sp_id, st in sorted(sp_stats.items()):
+        key = control.ids.key_of("sp", sp_id)
+        if key is None:
+            continue
+        lab = {"service": key[0], "port": key[1], "protocol": key[2]}
+        t.add("lb_service_port_connections_total", "counter", "Connections accepted per service port.",
+              st.get("connections", 0), **lab)
+        for direction, field in (("in", "bytes_in"), ("out", "bytes_out")):
+            t.add("lb_service_port_bytes_total", "counter",
+                  "Bytes per service port; in = client to backend, out = backend to client.",
+                  st.get(field, 0), **lab, direction=direction)
+        t.add("lb_service_port_connect_failures_total", "counter", "Backend connects that failed or timed out.",
+              st.get("connect_failures", 0), **lab)
+        t.add("lb_service_port_retries_total", "counter", "Connections retried on another endpoint.",
+              st.get("retries", 0), **lab)
+        t.add("lb_service_port_no_endpoint_resets_total", "counter",
+              "Connections reset because the service port had no usable endpoint.",
+              st.get("no_endpoint_resets", 0), **lab)
+    for ep_id, st in sorted(ep_stats.items()):
+        key = control.ids.key_of("ep", ep_id)
+        sp = control.ids.key_of("sp", key[0]) if key else None
+        if key is None or sp is None:
+            continue
+        ep = f"[{key[1]}]:{key[2]}" if ":" in key[1] else f"{key[1]}:{key[2]}"
+        lab = {"service": sp[0], "port": sp[1], "protocol": sp[2], "endpoint": ep}
+        t.add("lb_endpoint_connections_total", "counter", "Connections sent to an endpoint.",
+              st.get("connections", 0), **lab)
+        for direction, field in (("in", "bytes_in"), ("out", "bytes_out")):
+            t.add("lb_endpoint_bytes_total", "counter", "Bytes per endpoint; in = client to backend.",
+                  st.get(field, 0), **lab, direction=direction)
+        t.add("lb_endpoint_connect_failures_total", "counter", "Connects to an endpoint that failed.",
+              st.get("connect_failures", 0), **lab)
+        t.add("lb_endpoint_active_connections", "gauge", "Established connections (ipvs ActiveConn).",
+              st.get("active", 0), **lab)
+        t.add("lb_endpoint_inactive_connections", "gauge",
+              "Connecting or closing connections (ipvs InActConn).", st.get("inactive", 0), **lab)
+    t.add("lb_active_connections", "gauge", "Connections the core tracks now.", stats.get("active_connections", 0))
+    for reason, n in sorted(stats.get("accept_errors", {}).items()):
+        t.add("lb_accept_errors_total", "counter", "accept() failures by reason.", n, reason=reason)
+    for state, n in sorted(stats.get("pipes", {}).items()):
+        t.add("lb_pipes", "gauge", "splice pipes by state.", n, state=state)
+    plan = control.plan
+    serving = sum(1 for vs in (plan.virtual_servers if plan else []) if control.serving(vs) is None)
+    total = len(plan.virtual_servers) if plan else 0
+    t.add("lb_virtual_servers", "gauge", "Virtual servers by state.", serving, state="serving")
+    t.add("lb_virtual_servers", "gauge", "Virtual servers by state.", total - serving, state="failed")
+    t.add("lb_virtual_servers", "gauge", "Virtual servers by state.", len(plan.not_served) if plan else 0,
+          state="not_served")
+    t.add("lb_reloads_total", "counter", "Reloads applied (the start counts as one).", control.reloads + 1)
+    t.add("lb_reload_errors_total", "counter", "Files or reloads rejected; the last good config kept serving.",
+          control.reload_errors)
+    t.add("lb_config_generation", "gauge", "Generation of the table the core serves.", control.generation)
+    if control.last_reload:
+        t.add("lb_last_reload_timestamp_seconds", "gauge", "Unix time of the last applied reload.",
+              round(control.last_reload["time"], 3))
+    diags = control.snapshot.diagnostics if control.snapshot else ()
+    t.add("lb_manifest_errors", "gauge", "Errors in the manifests in force.",
+          sum(1 for d in diags if d.severity == "error"))
+    return "\n".join(t.lines) + "\n"

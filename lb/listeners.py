@@ -1,0 +1,137 @@
+"""Listening sockets: created, configured and bound here, then handed to the core.
+
+Python owns the bind so that its errors are caught where they happen and worded
+for the user; the core only ever sees a bound, listening, non-blocking fd
+(docs/internals.md). One socket per (address, port, protocol), shared by every
+worker through EPOLLEXCLUSIVE; node ports get one wildcard socket per family.
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+
+# Not every Python build exports these; the values are Linux's (linux/in.h, in6.h).
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+IPV6_FREEBIND = 78
+DEFAULT_BACKLOG = 4096
+WILDCARD_V4 = "0.0.0.0"
+WILDCARD_V6 = "::"
+
+
+class ListenError(Exception):
+    """A bind or listen that failed, with a message a user can act on."""
+
+    def __init__(self, address: str, err: OSError, hint: str):
+        super().__init__(hint)
+        self.address = address
+        self.errno = err.errno
+        self.reason = errno.errorcode.get(err.errno or 0, "error")
+        self.hint = hint
+
+
+def family_of(ip: str) -> int:
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def show(ip: str, port: int) -> str:
+    """ip:port with brackets for IPv6, as ipvsadm and curl write it."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def is_wildcard(ip: str) -> bool:
+    return ip in (WILDCARD_V4, WILDCARD_V6)
+
+
+def is_loopback(ip: str) -> bool:
+    """127.0.0.0/8 and ::1: bindable on Linux without adding them anywhere."""
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def backlog() -> int:
+    """4096, or net.core.somaxconn when it is larger (the kernel caps at it anyway)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return max(DEFAULT_BACKLOG, int(f.read().strip()))
+    except (OSError, ValueError):
+        return DEFAULT_BACKLOG
+
+
+def open_tcp_listener(ip: str, port: int, freebind: bool = False) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket on ip:port.
+
+    Accepts IPv4/IPv6 literals including the wildcards 0.0.0.0 and :: (the IPv6
+    wildcard is IPV6_V6ONLY so that 0.0.0.0 can be bound beside it). freebind lets
+    an address not yet configured be bound; callers check locality first.
+    Raises ListenError (never a bare OSError) with the user's next step.
+    """
+    family = family_of(ip)
+    where = show(ip, port)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    except OSError as e:
+        raise ListenError(where, e, _hint(where, port, e)) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if freebind:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+        sock.setblocking(False)
+        sock.bind((ip, port))
+        sock.listen(backlog())
+    except OSError as e:
+        sock.close()
+        raise ListenError(where, e, _hint(where, port, e)) from None
+    return sock
+
+
+def _hint(where: str, port: int, e: OSError) -> str:
+    if e.errno == errno.EADDRINUSE:
+        return f"another process holds {where}; stop it or change the port in the manifest"
+    if e.errno in (errno.EACCES, errno.EPERM) and port < 1024:
+        return (f"binding {where} needs root or CAP_NET_BIND_SERVICE (port {port} < 1024); "
+                "run lb as root, grant the capability, or use a port >= 1024")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"binding {where} was refused by the kernel ({e.strerror})"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: the address is not local; add it to an interface or run lb with CAP_NET_ADMIN"
+    if e.errno in (errno.EMFILE, errno.ENFILE):
+        return f"out of file descriptors binding {where}; raise the limit (ulimit -n)"
+    if e.errno == errno.EAFNOSUPPORT:
+        return f"{where}: this address family is disabled in the kernel"
+    return f"cannot listen on {where}: {e.strerror or e}"
+
+
+class ListenerSet:
+    """The listeners handed to the core, keyed by (ip, port, protocol). The core owns
+    each fd once add_listener returned; ids come from lb.reload.IdMaps."""
+
+    def __init__(self, core):
+        self.core = core
+        self.active: dict[tuple[str, int, str], int] = {}
+
+    def open(self, key: tuple[str, int, str], listener_id: int, freebind: bool = False) -> None:
+        ip, port, _proto = key
+        sock = open_tcp_listener(ip, port, freebind=freebind)
+        try:
+            self.core.add_listener(sock.fileno(), listener_id, is_wildcard(ip))
+        except OSError as e:
+            sock.close()
+            raise ListenError(show(ip, port), e, f"the core refused {show(ip, port)}: {e.strerror or e}") from None
+        except BaseException:
+            sock.close()
+            raise
+        sock.detach()
+        self.active[key] = listener_id
+
+    def close(self, key: tuple[str, int, str]) -> None:
+        listener_id = self.active.pop(key, None)
+        if listener_id is not None:
+            self.core.remove_listener(listener_id)

@@ -1,0 +1,171 @@
+"""`lb run` serving real traffic: round robin, ClientIP affinity, node ports, reloads,
+UDP reported as not served, SIGTERM draining, and a non-local VIP on lb0 in a netns."""
+from __future__ import annotations
+
+import random
+import subprocess
+import threading
+import time
+
+from conftest import endpoints_yaml, free_port, random_loopback_net, service_yaml, wait_for
+
+
+def vip() -> tuple[str, int]:
+    ip = f"{random_loopback_net()}.97"
+    return ip, free_port(ip)
+
+
+def test_cluster_ip_round_robin_visible_with_curl(backends, lb, manifest, curl):
+    b = backends(3)
+    ip, port = vip()
+    proc = lb([manifest(service_yaml("web", ip, port, b))]).wait_ready()
+    answers = [curl(f"http://{ip}:{port}/") for _ in range(6)]
+    assert sorted(answers) == sorted([b.answer(i) for i in range(3)] * 2)
+    assert answers[:3] == answers[3:], "round robin repeats the same cycle"
+    assert "event=listen " in proc.log and f"frontend={ip}:{port}/TCP service=study/web" in proc.log
+
+
+def test_client_ip_affinity_sticks_to_one_pod(backends, lb, manifest, curl):
+    b = backends(3)
+    ip, port = vip()
+    lb([manifest(service_yaml("web", ip, port, b, affinity=True))]).wait_ready()
+    answers = {curl(f"http://{ip}:{port}/") for _ in range(6)}
+    assert len(answers) == 1 and answers <= {b.answer(i) for i in range(3)}
+
+
+def test_node_port_serves_on_loopback(backends, lb, manifest, curl):
+    b = backends(2)
+    node_port = free_port("127.0.0.1", 30000, 32767)
+    cluster_ip = f"{random_loopback_net()}.10"
+    path = manifest(service_yaml("np", cluster_ip, 80, b, node_port=node_port))
+    proc = lb([path], extra=["--nodeport-addresses", "127.0.0.1"]).wait_ready()
+    answers = [curl(f"http://127.0.0.1:{node_port}/") for _ in range(4)]
+    assert sorted(set(answers)) == sorted(b.answer(i) for i in range(2))
+    vs = {(v["address"], v["port"]): v for v in proc.status()["virtual_servers"]}
+    assert vs[("127.0.0.1", node_port)]["kind"] == "nodePort"
+    assert vs[(cluster_ip, 80)]["kind"] == "clusterIP"
+
+
+def test_node_port_held_by_another_process_is_reported_and_the_rest_serves(backends, lb, manifest, curl):
+    b = backends(1)
+    node_port = free_port("127.0.0.1", 30000, 32767)
+    ip, port = vip()
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", node_port))
+    holder.listen()
+    try:
+        text = service_yaml("np", f"{random_loopback_net()}.10", 80, b, node_port=node_port) + "---\n" + \
+            service_yaml("web", ip, port, b)
+        proc = lb([manifest(text)], extra=["--nodeport-addresses", "127.0.0.1"]).wait_ready()
+        assert curl(f"http://{ip}:{port}/") == b.answer(0)
+        proc.wait_log("event=listen_failed")
+        assert f"another process holds 127.0.0.1:{node_port}" in proc.log
+        assert "Traceback" not in proc.log
+    finally:
+        holder.close()
+
+
+def test_reload_adds_endpoint_while_live_connection_continues(backends, lb, manifest, curl, keepalive):
+    b = backends(3)
+    ip, port = vip()
+    two = service_yaml("web", ip, port, None) + endpoints_yaml("web", b.ips[:2], b.port)
+    path = manifest(two)
+    proc = lb([path]).wait_ready()
+    live = keepalive(ip, port)
+    first = live.get()
+    assert first in (b.answer(0), b.answer(1))
+    manifest(service_yaml("web", ip, port, b))            # all three endpoints now
+    proc.wait_log(r"event=reload trigger=watch .*endpoints_added=1")
+    answers = {curl(f"http://{ip}:{port}/") for _ in range(6)}
+    assert b.answer(2) in answers
+    assert live.get() == first, "the connection opened before the reload still reaches its backend"
+
+
+def test_bad_edit_keeps_last_good_config_serving(backends, lb, manifest, curl):
+    b = backends(2)
+    ip, port = vip()
+    path = manifest(service_yaml("web", ip, port, b))
+    proc = lb([path]).wait_ready()
+    assert curl(f"http://{ip}:{port}/") in (b.answer(0), b.answer(1))
+    manifest(service_yaml("web", ip, 70000, b))        # port out of range
+    proc.wait_log("event=reload_rejected")
+    assert f"{path}:" in proc.log
+    answers = {curl(f"http://{ip}:{port}/") for _ in range(4)}
+    assert answers == {b.answer(0), b.answer(1)}
+    status = proc.status()
+    assert status["rejected_files"] and status["rejected_files"][0]["path"] == str(path)
+    assert "lb_reload_errors_total 1" in proc.get("/metrics").decode()
+
+
+def test_sighup_reloads(backends, lb, manifest, curl):
+    b = backends(2)
+    ip, port = vip()
+    path = manifest(service_yaml("web", ip, port, None) + endpoints_yaml("web", b.ips[:1], b.port))
+    proc = lb([path]).wait_ready()
+    path.write_text(service_yaml("web", ip, port, b))   # in place; SIGHUP makes sure it's seen
+    proc.proc.send_signal(1)
+    proc.wait_log(r"event=reload trigger=(sighup|watch)")
+    wait_for(lambda: len(proc.status()["virtual_servers"][0]["real_servers"]) == 2, 5, "two real servers")
+    assert {curl(f"http://{ip}:{port}/") for _ in range(4)} == {b.answer(0), b.answer(1)}
+
+
+def test_udp_port_reported_not_served_while_tcp_serves(backends, lb, manifest, curl):
+    b = backends(1)
+    ip, port = vip()
+    udp = f"  - name: dns\n    port: {port}\n    protocol: UDP\n    targetPort: 53\n"
+    proc = lb([manifest(service_yaml("dns", ip, port, b, extra_ports=udp))]).wait_ready()
+    assert curl(f"http://{ip}:{port}/") == b.answer(0)
+    proc.wait_log('event=not_served .*reason="UDP is not served yet"')
+    assert any(n["frontend"].endswith("/UDP") for n in proc.status()["not_served"])
+
+
+def test_sigterm_drains_live_request_and_exits_zero(backends, lb, manifest):
+    b = backends(1)
+    ip, port = vip()
+    proc = lb([manifest(service_yaml("web", ip, port, b))]).wait_ready()
+    result = {}
+
+    def slow_request():
+        result["body"] = subprocess.run(["curl", "-sS", "--max-time", "8", f"http://{ip}:{port}/hold/1"],
+                                        capture_output=True, text=True, timeout=15).stdout.strip()
+    t = threading.Thread(target=slow_request)
+    t.start()
+    wait_for(lambda: proc.status()["active_connections"] >= 1, 5, "the slow request to be in flight")
+    began = time.monotonic()
+    assert proc.terminate(timeout=10) == 0
+    t.join(10)
+    assert time.monotonic() - began < 3 + 2, "exits within --drain-timeout"
+    assert result.get("body") == b.answer(0), "the in-flight request finished during the drain"
+    assert "event=stopped" in proc.log
+
+
+def test_non_local_vip_goes_on_lb0_in_a_netns_and_leaves_at_exit(netns, backends, lb, manifest, curl):
+    ns = netns("vip")
+    b = backends(3, ns=ns, net="127.0.0")
+    node_port = random.randint(30000, 32767)
+    path = manifest(service_yaml("service-clusterip", "10.97.97.97", 80, b, node_port=node_port))
+    proc = lb([path], extra=["--service-cluster-ip-range", "10.96.0.0/12"], ns=ns).wait_ready()
+    answers = [curl("http://10.97.97.97:80/", ns=ns) for _ in range(6)]
+    assert sorted(answers) == sorted([b.answer(i) for i in range(3)] * 2)
+    assert curl(f"http://127.0.0.1:{node_port}/", ns=ns) in answers     # wildcard node port
+    # lb0 is a dummy link; a kernel without CONFIG_DUMMY gets the VIP on lo (logged).
+    dev = "lo" if "event=dummy_unsupported" in proc.log else "lb0"
+    assert f"event=address_added address=10.97.97.97 interface={dev}" in proc.log
+    addrs = subprocess.run(["ip", "-n", ns, "-o", "addr", "show", "dev", dev], capture_output=True, text=True)
+    assert "10.97.97.97/32" in addrs.stdout
+    assert proc.terminate() == 0
+    assert f"event=address_removed address=10.97.97.97 interface={dev}" in proc.log
+    addrs = subprocess.run(["ip", "-n", ns, "-o", "addr", "show"], capture_output=True, text=True)
+    assert "10.97.97.97" not in addrs.stdout, "lb removes exactly what it added"
+    if dev == "lb0":
+        gone = subprocess.run(["ip", "-n", ns, "link", "show", "dev", "lb0"], capture_output=True, text=True)
+        assert gone.returncode != 0, "lb created lb0, so lb deletes it"
+
+
+def test_nothing_valid_exits_one_with_file_line(lb, manifest):
+    path = manifest("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 70000\n")
+    proc = lb([path])
+    assert proc.proc.wait(15) == 1
+    assert f"{path}:" in proc.log and "event=nothing_to_serve" in proc.log
+    assert "Traceback" not in proc.log
