@@ -17,6 +17,7 @@ ctypedef struct lb_conn:
     uint8_t state           # CS_*
     uint8_t attempt         # connect attempts made
     uint8_t again           # on the worker's again list
+    uint8_t fd_waits        # backoffs after socket() hit EMFILE
     int32_t heap_idx        # position in the timer heap, -1 if none
     uint64_t deadline       # CLOCK_MONOTONIC ns
     uint64_t start_ns

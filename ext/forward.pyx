@@ -145,6 +145,14 @@ cdef void _connect_next(lb_worker *w, lb_conn *c, bint after_failure) noexcept n
         c.backend = ep.addr
         c.state = CS_SYN_SENT
         fd = socket(ep.addr.sa.sin6_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+        if fd < 0 and (errno == EMFILE or errno == ENFILE) and c.fd_waits < LB_FD_WAIT_TRIES:
+            # out of descriptors: not the endpoint's fault; hold the client and try again
+            w.socket_emfile += 1
+            c.fd_waits += 1
+            c.attempt -= 1
+            _ep_detach(w, c)
+            _timer_set(w, c, w.now + LB_EMFILE_BACKOFF_MS * NS_PER_MS)
+            return
         if fd >= 0:
             _set_nodelay(fd)
             r = connect(fd, <sockaddr *>&ep.addr.sa, ep.addr.len)
@@ -207,7 +215,10 @@ cdef void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) no
 cdef void _on_timer(lb_worker *w, lb_conn *c) noexcept nogil:
     """c's deadline passed: connect timeout, or idle timeout unless it was active since."""
     if c.state == CS_SYN_SENT:
-        _on_connect_failed(w, c)
+        if c.fd[1] < 0:
+            _connect_next(w, c, 0)      # waited for a descriptor
+        else:
+            _on_connect_failed(w, c)
     elif c.last_ns + w.shared.idle_ns <= w.now:
         _conn_close(w, c, 0)
     else:

@@ -54,7 +54,7 @@ cdef class Core:
         self._sp_retired = {}
         self._ep_retired = {}
         self._retired = []
-        n = os.cpu_count() or 1 if workers is None else int(workers)
+        n = (os.cpu_count() or 1) if workers is None else int(workers)
         if not 1 <= n <= LB_MAX_WORKERS:
             raise ValueError(f"Core: workers must be 1..{LB_MAX_WORKERS}: {workers!r}")
         timeouts = [float(x) for x in connect_timeouts]

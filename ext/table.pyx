@@ -58,7 +58,7 @@ cdef object _addr_format(const lb_addr *a):
     """(ip text, port); IPv4-mapped IPv6 shown as IPv4."""
     cdef char buf[64]
     cdef const sockaddr_in *sin = <const sockaddr_in *>&a.sa
-    cdef const uint8_t *b6 = a.sa.sin6_addr.s6_addr
+    cdef const uint8_t *b6 = <const uint8_t *>a.sa.sin6_addr.s6_addr
     if a.len == 0:
         return ("", 0)
     if a.sa.sin6_family == AF_INET:

@@ -37,6 +37,7 @@ ctypedef struct lb_worker:
     uint64_t accept_other
     uint64_t no_frontend_resets
     uint64_t pipe_failures
+    uint64_t socket_emfile
 
 ctypedef struct lb_shared:
     lb_table *current           # published table

@@ -94,6 +94,9 @@ cdef void _worker_loop(lb_worker *w) noexcept nogil:
                 break
         n = epoll_wait(w.epfd, events, LB_EVENTS_BATCH, _wait_ms(w))
         w.now = _clock_ns(CLOCK_MONOTONIC)
+        # a table applied while we slept serves this batch already; seen_epoch still protects
+        # it (it was current after seen_epoch was stored), and listeners only change at the top
+        w.table = lb_load_table(&s.current)
         pthread_mutex_lock(&w.lock)
         for i in range(n if n > 0 else 0):
             tag = events[i].data.u64 & LB_TAG_MASK

@@ -18,7 +18,7 @@ import time
 from lb import __version__
 from lb.interfaces import DummyInterface, InterfaceError, has_net_admin, is_local, local_addresses
 from lb.listeners import WILDCARD_V4, WILDCARD_V6, ListenError, ListenerSet, is_loopback, is_wildcard, show
-from lb.reload import FileBook, IdMaps, NotServed, Plan, build_plan, diff_summary, errors_of, manifest_files_changed
+from lb.reload import FileBook, IdMaps, Plan, build_plan, diff_summary, errors_of, manifest_files_changed
 
 WATCH_DEBOUNCE_MS = 300
 
@@ -252,6 +252,8 @@ class Control:
     # -- reloading -------------------------------------------------------------
     async def reload(self, trigger: str) -> None:
         async with self._reload_lock:
+            if self._stop.is_set():
+                return
             loop = asyncio.get_running_loop()
             began = time.time()
             try:
@@ -283,22 +285,28 @@ class Control:
                  rejected_files=len(rejected), **summary)
 
     async def _watch(self) -> None:
+        """Reload when a manifest changes. Folders are watched recursively; a file is
+        watched through its folder (editors replace files by rename), not recursively,
+        so `-f /etc/x.yaml` doesn't watch all of /etc's subtree."""
         try:
             from watchfiles import awatch
         except ImportError:
             self.log("watch_unavailable", level="warning", hint="install watchfiles; SIGHUP still reloads")
             return
-        roots = sorted({p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in self.paths
-                        if os.path.exists(p) or os.path.isdir(os.path.dirname(os.path.abspath(p)))})
-        if not roots:
-            return
-        try:
-            async for changes in awatch(*roots, stop_event=self._stop, debounce=WATCH_DEBOUNCE_MS, step=50,
-                                        recursive=True):
-                if manifest_files_changed(changes, self.paths):
-                    await self.reload("watch")
-        except Exception as e:   # e.g. inotify watch limit reached
-            self.log("watch_failed", level="error", error=repr(e), hint="SIGHUP still reloads")
+        folders = sorted({os.path.abspath(p) for p in self.paths if os.path.isdir(p)})
+        parents = sorted({os.path.dirname(os.path.abspath(p)) for p in self.paths if not os.path.isdir(p)
+                          and os.path.isdir(os.path.dirname(os.path.abspath(p)))} - set(folders))
+
+        async def watch(roots: list[str], recursive: bool) -> None:
+            try:
+                async for changes in awatch(*roots, stop_event=self._stop, debounce=WATCH_DEBOUNCE_MS, step=50,
+                                            recursive=recursive):
+                    if manifest_files_changed(changes, self.paths):
+                        await self.reload("watch")
+            except Exception as e:   # e.g. the inotify watch limit
+                self.log("watch_failed", level="error", error=repr(e), hint="SIGHUP still reloads")
+
+        await asyncio.gather(*(watch(roots, rec) for roots, rec in ((folders, True), (parents, False)) if roots))
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> bool:

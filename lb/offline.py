@@ -277,11 +277,10 @@ def render(args) -> int:
         for diag in snap.diagnostics:
             _err(str(diag))
         return 1
-    try:
-        from lb.render import render as render_rules
-    except ImportError:
-        _err("lb: error: rule rendering is not available in this build")
-        return 1
-    text = render_rules(snap, args.mode, args.node_ip)
+    from lb.render import render as render_rules
+    warnings: list[str] = []
+    text = render_rules(snap, args.mode, args.node_ip, warnings=warnings)
+    for note in warnings:
+        _err(f"lb render: {note}")
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return 0

@@ -171,6 +171,9 @@ def build_plan(snapshot: Snapshot, ids: IdMaps, nodeport_ips: tuple[str, ...] = 
         if svc.type == "ExternalName":
             plan.not_served.append(NotServed(f"{svc.external_name or ''}", svc.key,
                                              "ExternalName is not served yet (DNS only)"))
+        elif svc.headless:
+            plan.not_served.append(NotServed("clusterIP: None", svc.key,
+                                             "headless Service: no virtual server, clients use the endpoints"))
     for fe, rp, view in snapshot.frontends():
         svc = view.service
         if fe.protocol != TCP:

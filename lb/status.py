@@ -8,8 +8,11 @@
 Column widths are ipvsadm's own printf formats (ipvsadm.c: print_title,
 print_service_entry, print_conn), trailing spaces included, so scripts written
 for ipvsadm read these. The first line names lb instead of the kernel's IPVS
-version: there is no IPVS here. Virtual servers that could not be served are
-left out of the table and listed on stderr.
+version: there is no IPVS here. A node port served on every address shows as
+0.0.0.0:port and [::]:port (ipvs lists each node IP). The core counts per
+service port, so every virtual server of one Service port shows the same
+Conns/bytes. Virtual servers that could not be served are left out of the
+table and listed on stderr.
 """
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -89,7 +88,7 @@ class Lb:
     """`python -m lb run ...` as a subprocess; stderr (the event log) goes to a file."""
 
     def __init__(self, tmp: Path, files: list[Path], extra: list[str] = (), ns: str | None = None,
-                 metrics_port: int | None = None):
+                 metrics_port: int | None = None, wrap: list[str] = ()):
         self.ns = ns
         self.metrics_port = metrics_port or free_port()
         self.log_path = tmp / f"lb-{self.metrics_port}.log"
@@ -102,7 +101,8 @@ class Lb:
             # Allocated clusterIPs stay on loopback in the host namespace (no lb0 here).
             argv += ["--service-cluster-ip-range", "127.20.0.0/16"]
         self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen(netns_prefix(ns) + argv, stdout=subprocess.DEVNULL, stderr=self.log_file)
+        self.proc = subprocess.Popen(netns_prefix(ns) + list(wrap) + argv, stdout=subprocess.DEVNULL,
+                                     stderr=self.log_file)
 
     @property
     def log(self) -> str:
@@ -182,11 +182,12 @@ def backends():
 
 @pytest.fixture
 def lb(tmp_path):
-    """lb(files, extra=(), ns=None) -> a started Lb (not yet ready: call wait_ready())."""
+    """lb(files, extra=(), ns=None, wrap=()) -> a started Lb (not yet ready: call wait_ready()).
+    wrap: a command prefix inside the namespace, e.g. setpriv to drop a capability."""
     running: list[Lb] = []
 
-    def start(files, extra=(), ns=None) -> Lb:
-        proc = Lb(tmp_path, list(files), list(extra), ns)
+    def start(files, extra=(), ns=None, wrap=()) -> Lb:
+        proc = Lb(tmp_path, list(files), list(extra), ns, wrap=list(wrap))
         running.append(proc)
         return proc
 

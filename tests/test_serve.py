@@ -3,6 +3,7 @@ UDP reported as not served, SIGTERM draining, and a non-local VIP on lb0 in a ne
 from __future__ import annotations
 
 import random
+import socket
 import subprocess
 import threading
 import time
@@ -50,7 +51,6 @@ def test_node_port_held_by_another_process_is_reported_and_the_rest_serves(backe
     b = backends(1)
     node_port = free_port("127.0.0.1", 30000, 32767)
     ip, port = vip()
-    import socket
     holder = socket.socket()
     holder.bind(("127.0.0.1", node_port))
     holder.listen()
@@ -169,3 +169,49 @@ def test_nothing_valid_exits_one_with_file_line(lb, manifest):
     assert proc.proc.wait(15) == 1
     assert f"{path}:" in proc.log and "event=nothing_to_serve" in proc.log
     assert "Traceback" not in proc.log
+
+
+def test_reload_removes_gone_frontend_and_its_live_connection_continues(backends, lb, manifest, curl, keepalive):
+    b = backends(1)
+    (ip1, port1), (ip2, port2) = vip(), vip()
+    both = service_yaml("one", ip1, port1, b) + "---\n" + service_yaml("two", ip2, port2, b)
+    proc = lb([manifest(both)]).wait_ready()
+    live = keepalive(ip2, port2)
+    assert live.get() == b.answer(0)
+    manifest(service_yaml("one", ip1, port1, b))
+    proc.wait_log(r"event=unlisten address=" + ip2.replace(".", r"\."))
+    refused = subprocess.run(["curl", "-sS", "--max-time", "3", f"http://{ip2}:{port2}/"], capture_output=True)
+    assert refused.returncode == 7, "no listener on the removed frontend"
+    assert curl(f"http://{ip1}:{port1}/") == b.answer(0)
+    assert live.get() == b.answer(0), "a connection accepted before the removal continues"
+
+
+def test_without_capabilities_vip_and_low_port_fail_alone(netns, backends, lb, manifest, curl):
+    ns = netns("nocap")
+    b = backends(1, ns=ns, net="127.0.0")
+    text = "---\n".join([service_yaml("far", "10.97.97.97", 80, b), service_yaml("low", "127.0.0.98", 80, b),
+                          service_yaml("near", "127.0.0.97", 8080, b)])
+    drop = "-net_admin,-net_bind_service"
+    proc = lb([manifest(text)], extra=["--service-cluster-ip-range", "10.96.0.0/12"],
+              ns=ns, wrap=["setpriv", "--bounding-set", drop, "--inh-caps", drop]).wait_ready()
+    assert curl("http://127.0.0.97:8080/", ns=ns) == b.answer(0)
+    proc.wait_log("event=address_failed address=10.97.97.97")
+    assert "lacks CAP_NET_ADMIN" in proc.log and "Traceback" not in proc.log
+    proc.wait_log("event=listen_failed address=127.0.0.98:80/TCP reason=EACCES")
+    assert "needs root or CAP_NET_BIND_SERVICE (port 80 < 1024)" in proc.log
+    far = [v for v in proc.status()["virtual_servers"] if v["address"] == "10.97.97.97"][0]
+    assert not far["serving"] and "CAP_NET_ADMIN" in far["error"]
+
+
+def test_new_file_in_a_watched_folder_is_served(backends, lb, tmp_path, curl):
+    b = backends(1)
+    (ip1, port1), (ip2, port2) = vip(), vip()
+    folder = tmp_path / "manifests"
+    (folder / "team").mkdir(parents=True)
+    (folder / "one.yaml").write_text(service_yaml("one", ip1, port1, b))
+    proc = lb([folder]).wait_ready()
+    (folder / "team" / ".two.tmp").write_text(service_yaml("two", ip2, port2, b))
+    (folder / "team" / ".two.tmp").rename(folder / "team" / "two.yaml")
+    proc.wait_log(r"event=listen frontend=" + ip2.replace(".", r"\."))
+    assert curl(f"http://{ip2}:{port2}/") == b.answer(0)
+    assert curl(f"http://{ip1}:{port1}/") == b.answer(0)

@@ -1,8 +1,9 @@
 """`lb status` prints the running table in ipvsadm's layouts with real counts."""
 from __future__ import annotations
 
-import threading
+import json
 import subprocess
+import threading
 
 from conftest import free_port, random_loopback_net, service_yaml, wait_for
 
@@ -22,6 +23,7 @@ def test_status_lists_virtual_and_real_servers_like_ipvsadm(backends, lb, manife
     b, ip, port, proc = serve(backends, lb, manifest, affinity=True)
     for _ in range(6):
         curl(f"http://{ip}:{port}/")
+    wait_for(lambda: proc.status()["active_connections"] == 0, 5, "connections to close")
     done = lb_cli("status", "--metrics-bind-address", f"127.0.0.1:{proc.metrics_port}")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines(keepends=True)
@@ -87,6 +89,5 @@ def test_metrics_and_healthz(backends, lb, manifest, curl):
     assert 'lb_service_port_connections_total{service="study/web",port="http",protocol="TCP"} 1' in metrics
     assert "# TYPE lb_endpoint_active_connections gauge" in metrics
     assert "lb_reloads_total 1" in metrics
-    import json
     health = json.loads(proc.get("/healthz"))
     assert health["status"] == "ok" and health["last_reload_time"] > 0

@@ -11,6 +11,7 @@ cdef enum:
     LB_MAX_IDLE_BUFS = 256
     LB_DEFAULT_MAX_PIPES = 1024    # for the whole core, split across workers
     LB_EMFILE_BACKOFF_MS = 100
+    LB_FD_WAIT_TRIES = 30          # a connection waits at most this many backoffs for a descriptor
     LB_AFFINITY_REAP_MS = 1000
     LB_MAX_WAIT_MS = 1000          # epoll_wait never sleeps longer than this
     LB_QUIESCE_WAIT_MS = 2000      # remove_listener waits this long for workers to drop an fd

@@ -25,6 +25,7 @@ ROWS = (
     ("keepalive", "p99_ms", "  p99 latency (ms)", "down"),
     ("keepalive", "cpu_pct", "  peer CPU (% of one core)", "down"),
     ("idle", "bytes_per_conn", "idle connection cost (bytes, RSS)", "down"),
+    ("cps", "foreign_cpu_pct", "noise: other processes' CPU during cps (% of machine)", "down"),
 )
 
 
@@ -75,9 +76,11 @@ def markdown(meta: dict, results: dict) -> str:
         if all(v is None for v in vals.values()):
             continue
         row = [_fmt(vals[p]) for p in peers]
-        if "lb/haproxy" in cols:
+        if field == "foreign_cpu_pct":
+            row += [""] * (len(cols) - len(peers))
+        elif "lb/haproxy" in cols:
             row.append(_ratio(vals["lb"], vals["haproxy"]))
-        if "lb/dnat" in cols:
+        if "lb/dnat" in cols and field != "foreign_cpu_pct":
             row.append(_ratio(vals["lb"], vals["dnat"]))
         arrow = "↑" if better == "up" else "↓"
         lines.append(f"| {label} {arrow} | " + " | ".join(row) + " |")

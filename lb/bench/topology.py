@@ -1,9 +1,9 @@
 """The test bed: five network namespaces, the links between them, and every process
 started inside them.
 
-    client (10.0.0.2) ──veth── lb (10.0.0.1 | br0 10.1.0.1) ──bridge── b1 10.1.0.11
-                                                                    ├── b2 10.1.0.12
-                                                                    └── b3 10.1.0.13
+    client 10.0.0.2 ──veth── lb 10.0.0.1 | 10.1.0.1 ──veth vb1── b1 10.1.0.11
+                                                  ├─veth vb2── b2 10.1.0.12
+                                                  └─veth vb3── b3 10.1.0.13
 
 The lb namespace is the router: the client's default route and every backend's
 default route point at it, so kernel DNAT needs no SNAT (replies come back through
@@ -125,16 +125,20 @@ class Topology:
             self.created.append(self.ns(role))
         lb, client = self.ns("lb"), self.ns("client")
         _ip("-n", lb, "link", "add", "l0", "type", "veth", "peer", "name", "c0", "netns", client)
-        _ip("-n", lb, "link", "add", "br0", "type", "bridge")
-        for i, role in enumerate(BACKEND_ROLES):
-            _ip("-n", lb, "link", "add", f"vb{i + 1}", "type", "veth", "peer", "name", "eth0", "netns", self.ns(role))
-            _ip("-n", lb, "link", "set", f"vb{i + 1}", "master", "br0", "up")
+        # One routed veth per backend, no bridge: with br_netfilter loaded, frames entering
+        # a bridge pass through netfilter hooks, a cost for every peer that has nothing to
+        # do with them. The lb side of each link holds LB_BACKEND_SIDE_IP/32 and a host
+        # route to its backend.
+        for i, (role, ip) in enumerate(zip(BACKEND_ROLES, BACKEND_IPS)):
+            dev = f"vb{i + 1}"
+            _ip("-n", lb, "link", "add", dev, "type", "veth", "peer", "name", "eth0", "netns", self.ns(role))
+            _ip("-n", lb, "addr", "add", f"{LB_BACKEND_SIDE_IP}/32", "dev", dev)
+            _ip("-n", lb, "link", "set", dev, "up")
+            _ip("-n", lb, "route", "add", f"{ip}/32", "dev", dev, "src", LB_BACKEND_SIDE_IP)
         for role in ROLES:
             _ip("-n", self.ns(role), "link", "set", "lo", "up")
         _ip("-n", lb, "addr", "add", f"{LB_CLIENT_SIDE_IP}/24", "dev", "l0")
-        _ip("-n", lb, "addr", "add", f"{LB_BACKEND_SIDE_IP}/24", "dev", "br0")
         _ip("-n", lb, "link", "set", "l0", "up")
-        _ip("-n", lb, "link", "set", "br0", "up")
         _ip("-n", client, "addr", "add", f"{CLIENT_IP}/24", "dev", "c0")
         _ip("-n", client, "link", "set", "c0", "up")
         _ip("-n", client, "route", "add", "default", "via", LB_CLIENT_SIDE_IP)
@@ -221,6 +225,14 @@ class Topology:
                 return True
             time.sleep(0.2)
         return False
+
+    def namespace_pids(self) -> list[int]:
+        """Every process now running inside our namespaces."""
+        pids: list[int] = []
+        for ns in self.created:
+            out = _ip("netns", "pids", ns, check=False).stdout.split()
+            pids += [int(p) for p in out if p.isdigit()]
+        return pids
 
     def netstat(self, role: str) -> dict[str, int]:
         """TcpExt and Tcp counters of a namespace (/proc/net/netstat and /proc/net/snmp)."""

@@ -64,6 +64,20 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    vals = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(vals) - vals[3] - vals[4]) / ticks, sum(vals) / ticks
+
+
+def _own_seconds() -> float:
+    """CPU time of the harness and of the children it has waited for (wrk, iperf3 -c)."""
+    import resource
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 class Probe:
     """Counters around one run: the peer's CPU time and the namespaces' TCP counters."""
 
@@ -73,6 +87,10 @@ class Probe:
     def __enter__(self):
         self.t0 = time.monotonic()
         self.cpu0 = cpu_seconds(self.peer.pids())
+        self.ns_pids = self.topo.namespace_pids()
+        self.ns0 = cpu_seconds(self.ns_pids)
+        self.own0 = _own_seconds()
+        self.busy0, self.total0 = machine_busy_seconds()
         self.client0 = self.topo.netstat("client")
         self.lb0 = self.topo.netstat("lb")
         return self
@@ -80,6 +98,12 @@ class Probe:
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self.t0
         self.cpu = cpu_seconds(self.peer.pids()) - self.cpu0
+        busy1, total1 = machine_busy_seconds()
+        ours = cpu_seconds(self.ns_pids) - self.ns0 + _own_seconds() - self.own0
+        # CPU the machine spent on anything but this benchmark (other users of the box),
+        # as % of all CPUs: the noise under this run. Softirq work charged to idle or to
+        # ksoftirqd counts as foreign, so it is an upper bound.
+        self.foreign_pct = max(0.0, 100.0 * (busy1 - self.busy0 - ours) / max(total1 - self.total0, 1e-9))
         client1, lb1 = self.topo.netstat("client"), self.topo.netstat("lb")
         self.client = {k: client1.get(k, 0) - self.client0.get(k, 0) for k in WATCHED_COUNTERS}
         self.lb = {k: lb1.get(k, 0) - self.lb0.get(k, 0) for k in WATCHED_COUNTERS}
@@ -87,7 +111,8 @@ class Probe:
 
     def fields(self, busy_seconds: float) -> dict:
         out = {"syn_retrans": self.client["TcpExtTCPSynRetrans"],
-               "lb_listen_drops": self.lb["TcpExtListenDrops"]}
+               "lb_listen_drops": self.lb["TcpExtListenDrops"],
+               "foreign_cpu_pct": round(self.foreign_pct, 1)}
         if self.peer.proxy:
             out["cpu_s"] = round(self.cpu, 3)
             out["cpu_pct"] = round(100.0 * self.cpu / busy_seconds, 1)
@@ -151,12 +176,13 @@ def run_wrk(topo, peer, duration: int, close: bool, threads: int = WRK_THREADS,
     return res
 
 
-def _established(topo, roles, port: int) -> int:
-    n = 0
+def _established(topo, roles, port: int) -> list[int]:
+    """Established connections to port, per namespace."""
+    out = []
     for role in roles:
         r = topo.run(role, ["ss", "-Htn", "state", "established", f"( sport = :{port} )"], timeout=10)
-        n += len(r.stdout.splitlines())
-    return n
+        out.append(len(r.stdout.splitlines()))
+    return out
 
 
 def _slab_object_size(name: str) -> int | None:
@@ -190,13 +216,13 @@ def run_idle(topo, peer, count: int = IDLE_CONNECTIONS, rate: int = IDLE_RATE) -
             return {"error": f"idle client: {line.strip() or 'no answer'} {client.stderr.read()[:300] if client.poll() is not None else ''}"}
         opened = int(line.split()[1])
         deadline = time.monotonic() + IDLE_SETTLE_TIMEOUT
-        backends = _established(topo, BACKEND_ROLES, port)
-        while backends < opened and time.monotonic() < deadline:
+        split = _established(topo, BACKEND_ROLES, port)
+        while sum(split) < opened and time.monotonic() < deadline:
             time.sleep(0.5)
-            backends = _established(topo, BACKEND_ROLES, port)
+            split = _established(topo, BACKEND_ROLES, port)
         time.sleep(1.0)
         rss1 = rss_bytes(peer.pids())
-        res = {"opened": opened, "at_backends": backends}
+        res = {"opened": opened, "at_backends": sum(split), "split": "/".join(map(str, split))}
         if peer.proxy:
             res.update(rss_before_mb=round(rss0 / 2**20, 1), rss_after_mb=round(rss1 / 2**20, 1),
                        bytes_per_conn=round((rss1 - rss0) / max(opened, 1)))

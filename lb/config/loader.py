@@ -13,6 +13,7 @@ timestamps stay strings.
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 from dataclasses import dataclass
@@ -24,12 +25,13 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from lb.config.build import build_objects
 from lb.config.model import ManifestObject, Source
+from lb.config.validate import GoText, go_value
 from lb.diagnostics import ERROR, WARNING, Diagnostic, invalid
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _MAP_KEY = re.compile(r"^(.*)\[([^\]]*[^\]\d][^\]]*)\]$")  # a map key, not a list index
-MAX_NODES = 2_000_000     # alias bombs ("billion laughs") stop here instead of eating memory
+MAX_NODES = 500_000     # per object; alias bombs ("billion laughs") stop here instead of eating memory
 
 # The kinds lb reads, and the apiVersions the API server serves them under.
 KINDS = {
@@ -105,7 +107,15 @@ def load_file(path: str) -> FileResult:
         # YAML refuses tabs as indentation: make them spaces, lines unchanged.
         text = text.replace("\t", " ")
     reader = _FileReader(path, mtime)
-    reader.read(text)
+    # Parsing makes millions of small objects and no cycles; the cyclic GC would
+    # walk them again and again (a 10,000-Service file loads in half the time without it).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        reader.read(text)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return FileResult(path, tuple(reader.objects), tuple(reader.diagnostics), tuple(reader.skipped), mtime)
 
 
@@ -129,8 +139,8 @@ class _DocumentError(Exception):
 class _Document:
     """One object's plain data plus the line of each of its fields."""
 
-    def __init__(self, constructor: _Constructor) -> None:
-        self.constructor = constructor
+    def __init__(self) -> None:
+        self.constructor = _Constructor()       # per object: its cache keeps nodes alive
         self.lines: dict[str, int] = {}
         self.duplicates: list[str] = []
         self.budget = MAX_NODES
@@ -183,10 +193,8 @@ class _FileReader:
         self.objects: list[ManifestObject] = []
         self.diagnostics: list[Diagnostic] = []
         self.skipped: list[str] = []
-        self.constructor = _Constructor()
 
     def read(self, text: str) -> None:
-        index = -1
         try:
             for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
                 self._document(node, index)
@@ -196,6 +204,9 @@ class _FileReader:
             if e.context:
                 message += f" ({e.context})"
             line, column = (mark.line + 1, mark.column + 1) if mark else (0, None)
+            lines = text.splitlines() if mark else []
+            if mark and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
+                message += " (a tab: YAML indents with spaces only)"
             self.diagnostics.append(_error(self.path, line, message, column))
         except yaml.YAMLError as e:
             self.diagnostics.append(_error(self.path, 0, f"invalid YAML: {e}"))
@@ -231,12 +242,16 @@ class _FileReader:
             self._object(item, index, inherit)
 
     def _object(self, node, index: int, inherit: tuple[str, str] | None) -> None:
-        doc = _Document(self.constructor)
-        line = node.start_mark.line + 1
+        doc = _Document()
+        first = node.value[0][0] if node.value else node     # the first key, not a flow mapping's "{"
+        line = first.start_mark.line + 1
         try:
             obj = doc.convert(node)
         except _DocumentError as e:
             self.diagnostics.append(_error(self.path, e.line, str(e), e.column))
+            return
+        except RecursionError:
+            self.diagnostics.append(_error(self.path, line, "document nested too deeply"))
             return
         except yaml.MarkedYAMLError as e:      # an unknown tag such as !Ref
             mark = e.problem_mark or e.context_mark
@@ -259,37 +274,50 @@ class _FileReader:
         if kind not in KINDS:
             shown = f"{namespace}/{name}" if namespace else name
             self.skipped.append(f'{self.path}:{line}: skipped {api_version} {kind} "{shown}"')
-            return
-        if api_version not in KINDS[kind]:
+        elif api_version not in KINDS[kind]:
             self.diagnostics.append(_error(self.path, line, f'no matches for kind "{kind}" in version "{api_version}"'))
-            return
-        if kind not in ("Namespace",):
-            namespace = namespace or "default"
         else:
-            namespace = None
-        source = Source(self.path, line, index, self.mtime, doc.lines)
+            source = Source(self.path, line, index, self.mtime, doc.lines)
+            scope = None if kind == "Namespace" else namespace or "default"
+            self._accept(obj, doc, source, kind, api_version, _Naming(kind, scope, name, doc.lines))
 
-        def diag(severity: str, field: str | None, message: str) -> Diagnostic:
-            lookup = (field or "").replace("LoadBalancerSourceRanges", "loadBalancerSourceRanges")
-            key = _MAP_KEY.match(lookup)
-            if key:     # metadata.labels[app] is recorded as metadata.labels.app
-                lookup = f"{key[1]}.{key[2]}"
-            return Diagnostic(severity, self.path, source.line_of(lookup), message, field, kind, namespace, name)
-
+    def _accept(self, obj: dict, doc: _Document, source: Source, kind: str, api_version: str,
+                naming: _Naming) -> None:
+        """Strict decoding (unknown fields, types), then defaulting, validation and
+        the model objects; an object with any error yields no object."""
         deprecated = DEPRECATED_VERSIONS.get((api_version, kind))
-        if deprecated:
-            self.diagnostics.append(diag(WARNING, None, deprecated))
-        for field in doc.duplicates:
-            self.diagnostics.append(diag(WARNING, field, f'duplicate field "{field}"'))
+        diagnostics = [naming.diag(source, WARNING, None, deprecated)] if deprecated else []
+        diagnostics += [naming.diag(source, WARNING, f, f'duplicate field "{f}"') for f in doc.duplicates]
         unknown, wrong_types = check_fields(obj, schema_for(kind, api_version))
-        self.diagnostics += [diag(WARNING, f, f'unknown field "{f}"') for f in unknown]
+        diagnostics += [naming.diag(source, WARNING, f, f'unknown field "{f}"') for f in unknown]
         if wrong_types:
-            self.diagnostics += [diag(ERROR, f, m) for f, m in wrong_types]
-            return
-        result = build_objects(kind, obj, source)
-        self.diagnostics += [diag(WARNING, f, m) for f, m in result.warnings]
-        self.diagnostics += [diag(ERROR, f, m) for f, m in result.errors]
-        self.objects += result.objects
+            # The API server cannot decode such an object, so nothing more is checked.
+            diagnostics += [naming.diag(source, ERROR, f, m) for f, m in wrong_types]
+        else:
+            result = build_objects(kind, obj, source)
+            diagnostics += [naming.diag(source, WARNING, f, m) for f, m in result.warnings]
+            diagnostics += [naming.diag(source, ERROR, f, m) for f, m in result.errors]
+            self.objects += result.objects
+        self.diagnostics += diagnostics
+
+
+@dataclass(frozen=True)
+class _Naming:
+    """Who a diagnostic is about, and where its field was written."""
+    kind: str
+    namespace: str | None
+    name: str
+    lines: dict
+
+    def diag(self, source: Source, severity: str, field: str | None, message: str) -> Diagnostic:
+        lookup = (field or "").replace("LoadBalancerSourceRanges", "loadBalancerSourceRanges")
+        if lookup.startswith("spec.clusterIPs") and "spec.clusterIPs" not in self.lines:
+            lookup = "spec.clusterIP"       # clusterIPs was filled in from clusterIP
+        key = _MAP_KEY.match(lookup)
+        if key:     # metadata.labels[app] is recorded as metadata.labels.app
+            lookup = f"{key[1]}.{key[2]}"
+        return Diagnostic(severity, source.path, source.line_of(lookup), message, field,
+                          self.kind, self.namespace, self.name)
 
 
 # ---- the fields each kind may hold, and their JSON types (kubectl's strict decoding) ----
@@ -381,18 +409,10 @@ def _json_type(value) -> str:
 def _shown(value):
     """A wrongly typed value as the API server would print it."""
     if isinstance(value, bool):
-        return _Text("true" if value else "false")
+        return go_value(value)
     if isinstance(value, (dict, list)):
-        return _Text(_json_type(value))
+        return GoText(_json_type(value))
     return value
-
-
-class _Text:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
 
 
 def check_fields(value, schema, path: str = "") -> tuple[list[str], list[tuple[str, str]]]:
@@ -406,7 +426,7 @@ def check_fields(value, schema, path: str = "") -> tuple[list[str], list[tuple[s
 
 def _check(value, schema, path, unknown, errors) -> None:
     """Also normalises nulls as Go's JSON decoding does: a null field is unset (the
-    key is dropped) and a null list item of a struct is an empty struct."""
+    key is dropped), a null list item or map value is its type's zero value."""
     if value is None or schema == ANY:
         return
     if isinstance(schema, dict):
@@ -426,15 +446,17 @@ def _check(value, schema, path, unknown, errors) -> None:
             errors.append((path, _type_error(value, "array")))
             return
         for i, item in enumerate(value):
-            if item is None and isinstance(schema[0], dict):
-                value[i] = item = {}
+            if item is None and (isinstance(schema[0], dict) or schema[0] == STR):
+                value[i] = item = {} if isinstance(schema[0], dict) else ""
             _check(item, schema[0], f"{path}[{i}]", unknown, errors)
     elif isinstance(schema, MapOf):
         if not isinstance(value, dict):
             errors.append((path, _type_error(value, "object")))
             return
         for key, item in value.items():
-            if item is not None:
+            if item is None:
+                value[key] = ""
+            else:
                 _check(item, schema.value, f"{path}[{key}]", unknown, errors)
     else:
         ok = {STR: isinstance(value, str),

@@ -38,7 +38,7 @@ MAX_ANNOTATIONS_BYTES = 256 * 1024
 SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
 
 
-class _Go:
+class GoText:
     """A value shown as Go's %#v shows it (lists, structs, booleans)."""
 
     def __init__(self, text: str) -> None:
@@ -48,12 +48,12 @@ class _Go:
         return self.text
 
 
-def go_value(value) -> _Go:
+def go_value(value) -> GoText:
     if isinstance(value, bool):
-        return _Go("true" if value else "false")
+        return GoText("true" if value else "false")
     if isinstance(value, list):
-        return _Go("[]string{" + ", ".join(f'"{v}"' for v in value) + "}")
-    return _Go(str(value))
+        return GoText("[]string{" + ", ".join(f'"{v}"' for v in value) + "}")
+    return GoText(str(value))
 
 
 # ---- apimachinery's string formats (k8s.io/apimachinery/pkg/util/validation) ----
@@ -141,7 +141,7 @@ def qualified_name(value: str) -> list[str]:
 def label_value(value: str) -> list[str]:
     errs = [max_len(63)] if len(value) > 63 else []
     if not _RE["lvalue"].match(value):
-        errs.append(_regex_error("a valid label must be an empty string or " + _QUALIFIED_MSG,
+        errs.append(_regex_error("a valid label must be an empty string or " + _QUALIFIED_MSG.removeprefix("must "),
                                  _LABEL_VALUE, "MyValue", "my_value", "12345"))
     return errs
 
@@ -407,7 +407,7 @@ def _validate_port_uniqueness(spec: dict) -> list[FieldError]:
             # The API server shows the (protocol, port) key as Go prints a core.ServicePort.
             shown = (f'core.ServicePort{{Name:"", Protocol:"{key[0]}", AppProtocol:(*string)(nil), Port:{key[1]}, '
                      f'TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:""}}, NodePort:0}}')
-            errs.append((f"spec.ports[{i}]", duplicate(_Go(shown))))
+            errs.append((f"spec.ports[{i}]", duplicate(GoText(shown))))
         port_keys.add(key)
     return errs
 
