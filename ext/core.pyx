@@ -6,6 +6,8 @@ RoundRobinCursor and AffinityTable; everything else is cdef and runs without the
 """
 import os
 
+# Types first (one .pxd per concept that has any), then code. Concepts made only of functions
+# have just a .pyx: Cython does not accept forward declarations of cdef functions in a .pyx.
 include "includes/system.pxd"
 include "includes/consts.pxi"
 include "sched_affinity.pxd"
@@ -13,12 +15,6 @@ include "table.pxd"
 include "conntrack.pxd"
 include "listener.pxd"
 include "worker.pxd"
-include "sched_rr.pxd"
-include "timers.pxd"
-include "pipes.pxd"
-include "forward.pxd"
-include "stats.pxd"
-include "handle.pxd"
 
 include "sched_rr.pyx"
 include "sched_affinity.pyx"

@@ -97,7 +97,7 @@ cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) no
     c.sp.cnt[w.index].connections += 1
     c.start_ns = w.now
     c.last_ns = w.now
-    _set_nodelay(fd)
+    # TCP_NODELAY comes from the listener: accepted sockets inherit it (set in add_listener)
     if _epoll_add_conn(w, c, LB_TAG_CLIENT) < 0:
         _conn_close(w, c, 1)
         return
@@ -192,8 +192,6 @@ cdef void _on_connected(lb_worker *w, lb_conn *c) noexcept nogil:
 
 
 cdef void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) noexcept nogil:
-    cdef int err = 0
-    cdef socklen_t elen = sizeof(err)
     if not c.in_use:
         return
     if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
@@ -201,9 +199,9 @@ cdef void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) no
     if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
         c.wr[side] = 1
     if c.state == CS_SYN_SENT:
+        # a failed connect always raises EPOLLERR (sk_err is set), so no SO_ERROR call
         if side == LB_TAG_BACKEND and events & (EPOLLOUT | EPOLLERR | EPOLLHUP):
-            getsockopt(c.fd[1], SOL_SOCKET, SO_ERROR, &err, &elen)
-            if err or events & (EPOLLERR | EPOLLHUP):
+            if events & (EPOLLERR | EPOLLHUP):
                 _on_connect_failed(w, c)
             else:
                 _on_connected(w, c)

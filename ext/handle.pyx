@@ -84,6 +84,10 @@ cdef class Core:
             self._s.connect_ns[i] = <uint64_t>(x * 1e9)
         self._s.pipe_size = int(pipe_size)
         self._s.epoch = 1
+        for i in range(n):      # before anything can fail: __dealloc__ closes what is >= 0
+            self._s.workers[i].epfd = -1
+            self._s.workers[i].wakefd = -1
+            pthread_mutex_init(&self._s.workers[i].lock, NULL)
         for i in range(n):
             w = &self._s.workers[i]
             w.index = i
@@ -92,7 +96,6 @@ cdef class Core:
             w.wakefd = -1
             w.seen_epoch = UINT64_MAX
             w.max_pipes = total_pipes // n
-            pthread_mutex_init(&w.lock, NULL)
             w.pool = <int *>calloc(2 * w.max_pipes + 2, sizeof(int))
             w.bufs = <char **>calloc(LB_MAX_IDLE_BUFS, sizeof(char *))
             if w.pool == NULL or w.bufs == NULL:
@@ -128,6 +131,9 @@ cdef class Core:
         if getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &vlen) < 0 or not val:
             raise OSError(EINVAL, f"add_listener: fd {fd} is not listening: call listen() "
                                   f"before handing it over")
+        # accepted sockets inherit TCP_NODELAY: one setsockopt here instead of one per client
+        val = 1
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &val, sizeof(val))
         flags = fcntl(fd, F_GETFL)
         if flags >= 0 and not flags & O_NONBLOCK:
             fcntl(fd, F_SETFL, flags | O_NONBLOCK)

@@ -16,6 +16,7 @@ import sys
 import time
 
 from lb import __version__
+from lb import kernel
 from lb.interfaces import DummyInterface, InterfaceError, has_net_admin, is_local, local_addresses
 from lb.listeners import WILDCARD_V4, WILDCARD_V6, ListenError, ListenerSet, is_loopback, is_wildcard, show
 from lb.reload import FileBook, IdMaps, Plan, build_plan, diff_summary, errors_of, manifest_files_changed
@@ -343,8 +344,8 @@ class Control:
             except (ValueError, OSError):
                 pass
         self.log("limits", nofile_soft=soft, nofile_hard=hard)
-        if not os.path.exists("/proc/net/ip_vs"):
-            self.log("ipvs", available="no", note="IPVS not available in this kernel; lb does not need it")
+        if not kernel.ipvs_available():
+            self.log("ipvs", available="no", note=kernel.IPVS_MISSING)
         else:
             self.log("ipvs", available="yes", note="lb does not use IPVS")
 

@@ -2,7 +2,7 @@
 
 Three tiny HTTP backends stand in for the nginx pods (127.0.1.1-3:8080, answering
 `IP: 127.0.1.1 pod-1 node1`); lb serves study/service-clusterip on the loopback
-VIP 127.10.97.97:8080 from the manifests bundled in lb/demo/; six requests go
+VIP 127.10.97.97:8080 from the manifests bundled in lb/demo_manifests/; six requests go
 round robin, then the same Service is reloaded with sessionAffinity: ClientIP and
 six requests stick to one pod; last, `lb status` shows the table with real counts.
 
@@ -21,7 +21,7 @@ import tempfile
 
 from lb.listeners import show
 
-DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
+DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_manifests")
 VIP, PORT = "127.10.97.97", 8080
 PODS = (("127.0.1.1", "pod-1", "node1"), ("127.0.1.2", "pod-2", "node1"), ("127.0.1.3", "pod-3", "node2"))
 REQUEST_TIMEOUT = 5.0

@@ -277,9 +277,12 @@ def render(args) -> int:
         for diag in snap.diagnostics:
             _err(str(diag))
         return 1
+    from lb.kernel import IPVS_MISSING, ipvs_available
     from lb.render import render as render_rules
     warnings: list[str] = []
     text = render_rules(snap, args.mode, args.node_ip, warnings=warnings)
+    if args.mode == "ipvs" and not ipvs_available():
+        warnings.append(f"{IPVS_MISSING}: the rules are ipvsadm-restore input for a machine that has it")
     for note in warnings:
         _err(f"lb render: {note}")
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")

@@ -27,14 +27,6 @@ def lb(*args, cwd=None):
                           cwd=cwd or ROOT, timeout=60)
 
 
-def _loader_ready() -> bool:
-    from lb.config.loader import load_file
-    return bool(load_file(str(SEED / "clusterip" / "service.yaml")).objects)
-
-
-needs_loader = pytest.mark.skipif(not _loader_ready(), reason="lb.config.loader not implemented yet")
-
-
 @pytest.fixture
 def seed(tmp_path):
     """A copy of configs/seed whose files are 278 days old, so AGE is stable."""
@@ -143,7 +135,6 @@ def test_usage_errors_exit_2():
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
 
 
-@needs_loader
 def test_validate_seed_is_clean():
     for scenario in sorted(p for p in SEED.iterdir() if p.is_dir()):
         r = lb("validate", "-f", scenario.relative_to(ROOT))
@@ -151,7 +142,6 @@ def test_validate_seed_is_clean():
         assert "0 errors" in r.stdout.splitlines()[-1]
 
 
-@needs_loader
 def test_validate_lists_every_error_with_file_and_line(tmp_path):
     path = write(tmp_path, "bad.yaml", """\
         apiVersion: v1
@@ -190,7 +180,6 @@ def test_validate_lists_every_error_with_file_and_line(tmp_path):
     assert r.returncode == 1 and "provided port is not in the valid range" in r.stderr
 
 
-@needs_loader
 def test_get_missing_object_and_empty_namespace(seed):
     r = lb("get", "svc", "nope", "-n", "study", "-f", seed / "clusterip")
     assert r.returncode == 1 and r.stderr == 'Error from server (NotFound): services "nope" not found\n'
@@ -200,7 +189,6 @@ def test_get_missing_object_and_empty_namespace(seed):
     assert r.returncode == 0 and r.stderr == "No resources found in default namespace.\n"
 
 
-@needs_loader
 def test_allocations_are_stable_between_runs(seed):
     first = lb("get", "svc", "-A", "-f", seed / "loadbalancer", "-f", seed / "nodeport").stdout
     assert first == lb("get", "svc", "-A", "-f", seed / "nodeport", "-f", seed / "loadbalancer").stdout
@@ -231,7 +219,6 @@ GOLDEN_CASES = [
 ]
 
 
-@needs_loader
 @pytest.mark.parametrize("golden, argv", GOLDEN_CASES, ids=[c[0] for c in GOLDEN_CASES])
 def test_golden_output(seed, golden, argv):
     argv = [str(seed / a) if i and argv[i - 1] == "-f" else a for i, a in enumerate(argv)]
@@ -240,7 +227,6 @@ def test_golden_output(seed, golden, argv):
     check_golden(golden, r.stdout)
 
 
-@needs_loader
 def test_describe_matches_the_seed_blog(seed):
     # the blog's `kubectl describe service -n study service-clusterip`, whitespace restored
     r = lb("describe", "service", "-n", "study", "service-clusterip", "-f", seed / "clusterip")
@@ -263,7 +249,6 @@ def test_describe_matches_the_seed_blog(seed):
         """)
 
 
-@needs_loader
 def test_identical_copies_merge_and_conflicting_definitions_are_reported():
     # the seed folders share copies of the pods and namespace; clusterip and affinity
     # define service-clusterip differently

@@ -15,6 +15,7 @@ import resource
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", type=Path, default=None, help="default: <repo>/bench/results")
     p.add_argument("--no-save", action="store_true", help="print the table only")
     p.add_argument("--profile", type=_csv(PEER_NAMES), default=[],
-                   help="after the rounds, profile these peers during extra cps runs (perf record, strace -c)")
+                   help="after the rounds, profile these peers during extra runs (perf record, strace -c)")
+    p.add_argument("--profile-workload", choices=("cps", "keepalive", "bulk8"), default="cps",
+                   help="what runs while profiling (default %(default)s)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove lbbench-* namespaces left by a harness that is gone, then exit")
     return p
@@ -80,12 +83,21 @@ def run_workload(topo, peer, name: str, args) -> dict:
     raise ValueError(name)
 
 
-def bench(args, topo) -> tuple[dict, list[str]]:
-    """Run every (round, peer, workload); returns results[peer][workload] = [per-round dicts]."""
-    from lb.bench.peers import PEERS, Backends, PeerUnavailable
+def bench(args, topo, results: dict, notes: list[str], profiles: dict) -> None:
+    """Run every (round, peer, workload), filling results[peer][workload] with one dict per
+    round as it goes (so an interrupted run still reports what it measured)."""
     peers = [p for p in args.peers if p != "ipvs"]
-    notes: list[str] = []
-    results = {p: {wl: [] for wl in args.workloads} for p in peers}
+    results.update({p: {wl: [] for wl in args.workloads} for p in peers})
+    sources: dict[str, list[str]] = {}     # what each peer ran (rules, core build) -> rounds
+    try:
+        _rounds(args, topo, peers, results, sources, profiles)
+    finally:
+        notes += [f"{src} (rounds {','.join(rnds)})" for src, rnds in sources.items()]
+
+
+def _rounds(args, topo, peers, results, sources, profiles) -> None:
+    from lb.bench.peers import PEERS, Backends, PeerUnavailable
+    from lb.bench.workloads import profile
     topo.up()
     backends = Backends(topo)
     backends.start()
@@ -101,10 +113,8 @@ def bench(args, topo) -> tuple[dict, list[str]]:
                 for wl in args.workloads:
                     results[name][wl].append({"error": f"unavailable: {e}"})
                 continue
-            if name == "dnat" and getattr(peer, "source", None):
-                note = f"dnat rules: {peer.source}"
-                if note not in notes:
-                    notes.append(note)
+            if getattr(peer, "source", None):
+                sources.setdefault(f"{name}: {peer.source}", []).append(str(rnd + 1))
             try:
                 for wl in args.workloads:
                     res = run_workload(topo, peer, wl, args)
@@ -114,7 +124,6 @@ def bench(args, topo) -> tuple[dict, list[str]]:
                     time.sleep(0.5)
             finally:
                 peer.stop()
-    profiles = {}
     for name in args.profile:
         peer = PEERS[name](topo, args.workers)
         try:
@@ -123,13 +132,14 @@ def bench(args, topo) -> tuple[dict, list[str]]:
             profiles[name] = {"error": str(e)}
             continue
         try:
-            from lb.bench.workloads import profile_cps
-            profiles[name] = profile_cps(topo, peer, args.duration)
-            log(f"profiled peer={name} cps_under_perf={profiles[name].get('cps_under_perf')} "
-                f"cps_under_strace={profiles[name].get('cps_under_strace')}")
+            profiles[name] = profile(topo, peer, args.duration, args.profile_workload)
+            log(f"profiled peer={name} workload={args.profile_workload} "
+                f"under_perf={profiles[name].get('rate_under_perf')} "
+                f"under_strace={profiles[name].get('rate_under_strace')}")
+        except (OSError, subprocess.SubprocessError) as e:
+            profiles[name] = {"error": f"{type(e).__name__}: {e}"}
         finally:
             peer.stop()
-    return results, notes, profiles
 
 
 def main(argv: list[str]) -> int:
@@ -155,20 +165,28 @@ def main(argv: list[str]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="lbbench-"))
     topo = Topology(workdir)
     atexit.register(topo.down)
-    failed = True
+    results: dict = {}
+    notes: list[str] = []
+    profiles: dict = {}
+    status = 0
     try:
-        results, notes, profiles = bench(args, topo)
-        failed = False
+        bench(args, topo, results, notes, profiles)
     except KeyboardInterrupt:
         log("interrupted")
-        return 130
+        status = 130
+    except Exception as e:      # report what was measured, then fail
+        log(f"failed error={type(e).__name__}: {e}")
+        status = 1
     finally:
         topo.down()
         log("topology down")
-        if not failed:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            log(f"logs kept in {workdir}")
+    if status == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        log(f"logs kept in {workdir}")
+        notes.append(f"incomplete run (exit {status}): figures so far")
+    if not any(runs for per_wl in results.values() for runs in per_wl.values()):
+        return status or 1
     from lb.bench import report, workloads as w
     if not Path("/proc/net/ip_vs").exists():
         notes.append(IPVS_SKIP)
@@ -178,7 +196,7 @@ def main(argv: list[str]) -> int:
     meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), "started_unix": started,
             "elapsed_s": round(time.time() - started, 1), "rounds": args.rounds, "duration": args.duration,
             "workers": args.workers, "cpus": os.cpu_count(), "peers": args.peers, "workloads": args.workloads,
-            "command": "lb bench " + shlex.join(argv) if argv else "lb bench", "notes": notes,
+            "command": " ".join(["bench/run.sh", shlex.join(argv)]).strip(), "notes": notes,
             "profiles": profiles}
     from lb.bench.peers import REPO
     if args.no_save:
@@ -187,4 +205,4 @@ def main(argv: list[str]) -> int:
         md, js, text = report.write(args.results_dir or REPO / "bench" / "results", meta, results)
         print(text)
         log(f"wrote {md} {js}")
-    return 0
+    return status

@@ -162,7 +162,15 @@ class LbPeer(Peer):
     uses_vips = False      # lb run puts clusterIPs on its own dummy interface
     note = "python -m lb run -f bench/manifests"
 
+    def build(self) -> str:
+        """Short hash of the core extension this instance loads (the core may be rebuilt
+        between rounds while others work on it)."""
+        import hashlib
+        sos = sorted((REPO / "lb").glob("_core*.so"))
+        return hashlib.sha256(sos[0].read_bytes()).hexdigest()[:12] if sos else "none"
+
     def _start(self) -> None:
+        self.source = f"lb core build {self.build()}"
         argv = [PYTHON, "-m", "lb", "run", "-f", str(MANIFESTS), "--workers", str(self.workers),
                 "--metrics-bind-address", "127.0.0.1:10249"]
         self.proc = self.topo.spawn("lb", argv, log_name="lb.log", cwd=str(REPO))
@@ -276,7 +284,8 @@ class DnatPeer(Peer):
 
     def _start(self) -> None:
         rules = rendered_dnat_rules()
-        self.source = "lb render --mode iptables" if rules else "built-in (lb render unavailable)"
+        self.source = ("rules from lb render --mode iptables" if rules
+                       else "built-in rules (lb render unavailable)")
         rules = rules or builtin_dnat_rules()
         (self.dir() / "rules.txt").write_text(rules)
         r = self.topo.run("lb", ["iptables-restore"], input=rules, timeout=60)

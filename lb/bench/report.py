@@ -95,13 +95,14 @@ def markdown(meta: dict, results: dict) -> str:
     if notes or errors or idle_notes:
         lines += ["", "Notes:"] + [f"- {n}" for n in notes + idle_notes + errors]
     for peer, prof in meta.get("profiles", {}).items():
-        lines += ["", f"## Where {peer}'s time goes during cps"]
+        lines += ["", f"## Where {peer}'s time goes during {prof.get('workload', 'cps')}"]
         if "error" in prof:
             lines.append(f"not profiled: {prof['error']}")
             continue
-        lines += ["", f"perf record -g, flat by symbol (cps under perf: {prof.get('cps_under_perf')}/s):", "",
-                  "```", prof.get("perf", ""), "```", "",
-                  f"strace -c -f (cps under strace: {prof.get('cps_under_strace')}/s):", "", "```",
+        lines += ["", f"perf record -g, by object then flat by symbol (rate under perf: "
+                      f"{prof.get('rate_under_perf')}):", "",
+                  "```", prof.get("perf_dso", ""), "", prof.get("perf", ""), "```", "",
+                  f"strace -c -f (rate under strace: {prof.get('rate_under_strace')}):", "", "```",
                   prof.get("strace", ""), "```"]
     lines += ["", "Command: `" + meta["command"] + "`", ""]
     return "\n".join(lines)

@@ -113,7 +113,6 @@ class Topology:
         self.workdir = Path(workdir)
         self.procs: list[subprocess.Popen] = []
         self.created: list[str] = []
-        self._vips_up = False
 
     def ns(self, role: str) -> str:
         return f"{PREFIX}-{role}-{self.tag}"
@@ -166,13 +165,15 @@ class Topology:
                        check=check, capture_output=True, timeout=30)
 
     def set_vips(self, present: bool) -> None:
-        """Put the virtual server addresses on the lb namespace's loopback, or take them off."""
-        if present == self._vips_up:
-            return
-        verb = "add" if present else "del"
+        """Put the virtual server addresses on the lb namespace's loopback, or take them off.
+        Reads what is there first: `lb run` adds and removes them on lo too."""
+        have = _ip("-n", self.ns("lb"), "-o", "addr", "show", "dev", "lo", check=False).stdout
         for vip in VIPS:
-            _ip("-n", self.ns("lb"), "addr", verb, f"{vip}/32", "dev", "lo", check=present)
-        self._vips_up = present
+            there = f" {vip}/32 " in have
+            if present and not there:
+                _ip("-n", self.ns("lb"), "addr", "add", f"{vip}/32", "dev", "lo")
+            elif not present and there:
+                _ip("-n", self.ns("lb"), "addr", "del", f"{vip}/32", "dev", "lo", check=False)
 
     # -- processes --------------------------------------------------------------------
     def spawn(self, role: str, argv: list[str], log_name: str | None = None, **kw) -> subprocess.Popen:

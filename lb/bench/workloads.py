@@ -245,20 +245,27 @@ PERF_FREQ = 499
 PROFILE_TOP_LINES = 40
 
 
-def profile_cps(topo, peer, duration: int) -> dict:
-    """Two extra cps runs (not in the table): one under `perf record -g` of the peer's
-    processes, one under `strace -c -f`. Returns the flat perf report and the syscall
-    summary as text."""
+def _rate(topo, peer, workload: str, duration: int):
+    if workload == "bulk8":
+        return run_bulk(topo, peer, 8, duration).get("gbps")
+    return run_wrk(topo, peer, duration, close=(workload == "cps")).get("rps")
+
+
+def profile(topo, peer, duration: int, workload: str = "cps") -> dict:
+    """Two extra runs of `workload` (cps, keepalive or bulk8; not in the table): one under
+    `perf record -g` of the peer's processes, one under `strace -c -f`. Returns the perf
+    report (by object, then flat by symbol) and the syscall summary as text, and the
+    rate each run reached (both tools slow the peer; strace a lot)."""
     pids = ",".join(str(p) for p in peer.pids())
     if not pids:
         return {"error": "no process to profile"}
-    out: dict = {}
+    out: dict = {"workload": workload}
     data = topo.workdir / f"perf-{peer.name}.data"
     perf = subprocess.Popen(["perf", "record", "-F", str(PERF_FREQ), "-g", "-o", str(data), "-p", pids,
                              "--", "sleep", str(duration)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     topo.procs.append(perf)
-    out["cps_under_perf"] = run_wrk(topo, peer, duration, close=True).get("rps")
+    out["rate_under_perf"] = _rate(topo, peer, workload, duration)
     try:
         perf.wait(duration + 30)
     finally:
@@ -267,13 +274,16 @@ def profile_cps(topo, peer, duration: int) -> dict:
                         "-g", "none", "--percent-limit", "0.5"], capture_output=True, text=True, timeout=300)
     lines = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
     out["perf"] = "\n".join(lines[:PROFILE_TOP_LINES])
+    r = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso", "--stdio",
+                        "-g", "none", "--percent-limit", "0.5"], capture_output=True, text=True, timeout=300)
+    out["perf_dso"] = "\n".join(ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#"))
     trace = topo.workdir / f"strace-{peer.name}.txt"
     strace = subprocess.Popen(["timeout", "-s", "INT", str(duration), "strace", "-c", "-f", "-o", str(trace),
                                "-p", pids], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     topo.procs.append(strace)
     time.sleep(0.5)
-    out["cps_under_strace"] = run_wrk(topo, peer, max(duration - 1, 1), close=True).get("rps")
+    out["rate_under_strace"] = _rate(topo, peer, workload, max(duration - 1, 1))
     try:
         strace.wait(duration + 30)
     finally:

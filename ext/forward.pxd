@@ -1,1 +1,0 @@
-# TCP forwarding state machine (see forward.pyx); the per-connection state is lb_conn.

@@ -1,1 +1,0 @@
-# Core: the Python handle on the shared state and workers (see handle.pyx).

@@ -1,1 +1,0 @@
-# Per-worker pipe pool (see pipes.pyx).

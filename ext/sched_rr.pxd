@@ -1,1 +1,0 @@
-# Round robin: one cursor per service port, shared by every worker.
