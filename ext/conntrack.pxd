@@ -8,11 +8,13 @@ ctypedef struct lb_half:
     uint32_t buf_off
     uint8_t eof             # the source sent FIN
     uint8_t shut            # FIN forwarded (shutdown(SHUT_WR) on the destination)
+    uint8_t splicing        # a read filled the copy buffer: this direction is bulk, splice it
 
 ctypedef struct lb_conn:
     int fd[2]               # 0 client, 1 backend
     uint8_t rd[2]           # edge-triggered readiness: set by events, cleared on EAGAIN
     uint8_t wr[2]
+    uint8_t rdhup[2]        # the peer's FIN or an error is pending: read on until 0 or an error
     uint8_t in_use
     uint8_t state           # CS_*
     uint8_t attempt         # connect attempts made

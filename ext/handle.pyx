@@ -366,13 +366,15 @@ cdef class Core:
         cdef int i
         cdef lb_worker *w
         cdef int64_t active = 0
-        cdef uint64_t emfile = 0, other = 0, pooled = 0, total = 0
+        cdef uint64_t emfile = 0, other = 0, pooled = 0, total = 0, no_frontend = 0, socket_emfile = 0
         self._reclaim()
         for i in range(self._n_workers):
             w = &self._s.workers[i]
             active += w.n_conns
             emfile += w.accept_emfile
             other += w.accept_other
+            no_frontend += w.no_frontend_resets
+            socket_emfile += w.socket_emfile
             pooled += w.n_pooled
             total += w.pipes_total
         return {
@@ -380,6 +382,10 @@ cdef class Core:
             "workers": self._n_workers,
             "active_connections": active,
             "accept_errors": {"emfile": emfile, "other": other},
+            # a wildcard listener's connection to a local address that is no frontend
+            "no_frontend_resets": no_frontend,
+            # backend socket() hit the descriptor limit; the client waited for one
+            "backend_socket_emfile": socket_emfile,
             "pipes": {"pooled": pooled, "in_use": total - pooled},
             "service_ports": {sid: _sp_stats(<lb_spstate *><uintptr_t>p, self._n_workers)
                               for sid, p in self._spstates.items()},

@@ -10,13 +10,15 @@ import pytest
 from lb.bench import topology, workloads
 from lb.bench.peers import Backends, HaproxyPeer
 
-pytestmark = pytest.mark.skipif(
+needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "nginx", "haproxy", "wrk", "iperf3")),
     reason="needs root, iproute2, nginx, haproxy, wrk and iperf3")
 
 
 @pytest.fixture
 def topo():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
     workdir = Path(tempfile.mkdtemp(prefix="lbbench-test-"))
     t = topology.Topology(workdir)
     try:
@@ -31,6 +33,7 @@ def _ours(t):
     return [ns for ns in topology.list_namespaces() if ns.endswith(f"-{t.tag}")]
 
 
+@needs_root
 def test_topology_creates_five_namespaces_and_down_removes_them_and_their_processes(topo):
     assert sorted(_ours(topo)) == sorted(topo.ns(r) for r in topology.ROLES)
     server = topo.spawn("b3", [topology.PYTHON, "-m", "http.server", "--bind", topology.BACKEND_IPS[2], "8080"])
@@ -40,6 +43,7 @@ def test_topology_creates_five_namespaces_and_down_removes_them_and_their_proces
     assert server.poll() is not None
 
 
+@needs_root
 def test_one_second_of_wrk_through_haproxy_is_served_without_syn_retransmits(topo):
     Backends(topo).start()
     peer = HaproxyPeer(topo, workers=1)
@@ -59,3 +63,10 @@ def test_parse_wrk_reads_rate_and_latency_percentiles():
            "  Socket errors: connect 1, read 2, write 0, timeout 0\nRequests/sec:   1000.50\n")
     assert workloads.parse_wrk(out) == {"rps": 1000.5, "p50_ms": 0.512, "p99_ms": 1200.0,
                                         "socket_errors": 3, "non_2xx": 0}
+
+
+def test_bench_refuses_to_run_without_root_and_says_why(monkeypatch, capsys):
+    import lb.bench
+    monkeypatch.setattr(lb.bench.os, "geteuid", lambda: 1000)
+    assert lb.bench.main(["--rounds", "1"]) == 1
+    assert "must run as root" in capsys.readouterr().err

@@ -175,6 +175,12 @@ def metrics(control) -> str:
     t.add("lb_active_connections", "gauge", "Connections the core tracks now.", stats.get("active_connections", 0))
     for reason, n in sorted(stats.get("accept_errors", {}).items()):
         t.add("lb_accept_errors_total", "counter", "accept() failures by reason.", n, reason=reason)
+    t.add("lb_no_frontend_resets_total", "counter",
+          "Connections to a wildcard listener's local address that is no frontend, reset.",
+          stats.get("no_frontend_resets", 0))
+    t.add("lb_backend_socket_emfile_total", "counter",
+          "Backend socket() calls that hit the descriptor limit (the client waited).",
+          stats.get("backend_socket_emfile", 0))
     for state, n in sorted(stats.get("pipes", {}).items()):
         t.add("lb_pipes", "gauge", "splice pipes by state.", n, state=state)
     plan = control.plan

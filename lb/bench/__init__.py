@@ -36,19 +36,28 @@ def _csv(choices):
     return parse
 
 
+def _bounded(lo: int, hi: int):
+    def parse(text: str) -> int:
+        v = int(text)
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..{hi}")
+        return v
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lb bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default %(default)s)")
-    p.add_argument("--duration", type=int, default=5, help="seconds per load run (default %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="lb workers = haproxy nbthread = nginx "
+    p.add_argument("--rounds", type=_bounded(1, 20), default=3, help="interleaved rounds (default %(default)s)")
+    p.add_argument("--duration", type=_bounded(1, 60), default=5, help="seconds per load run (default %(default)s)")
+    p.add_argument("--workers", type=_bounded(1, 64), default=1, help="lb workers = haproxy nbthread = nginx "
                                                           "worker_processes (default %(default)s)")
     p.add_argument("--peers", type=_csv(PEER_NAMES + ("ipvs",)), default=list(PEER_NAMES),
                    help="comma-separated, from " + ",".join(PEER_NAMES) + " (ipvs: reported as skipped "
                    "when the kernel has none)")
     p.add_argument("--workloads", type=_csv(WORKLOAD_NAMES), default=list(WORKLOAD_NAMES),
                    help="comma-separated, from " + ",".join(WORKLOAD_NAMES))
-    p.add_argument("--wrk-connections", type=int, default=None, help="wrk -c (default 64)")
-    p.add_argument("--idle-connections", type=int, default=None, help="connections held by idle (default 9000)")
+    p.add_argument("--wrk-connections", type=_bounded(1, 1000), default=None, help="wrk -c (default 64)")
+    p.add_argument("--idle-connections", type=_bounded(1, 9000), default=None, help="connections held by idle (default 9000)")
     p.add_argument("--results-dir", type=Path, default=None, help="default: <repo>/bench/results")
     p.add_argument("--no-save", action="store_true", help="print the table only")
     p.add_argument("--profile", type=_csv(PEER_NAMES), default=[],

@@ -20,10 +20,12 @@ ROWS = (
     ("cps", "p50_ms", "  p50 latency (ms)", "down"),
     ("cps", "p99_ms", "  p99 latency (ms)", "down"),
     ("cps", "cpu_pct", "  peer CPU (% of one core)", "down"),
+    ("cps", "cpu_us_per_req", "  peer CPU per connection (µs)", "down"),
     ("keepalive", "rps", "keep-alive requests/s", "up"),
     ("keepalive", "p50_ms", "  p50 latency (ms)", "down"),
     ("keepalive", "p99_ms", "  p99 latency (ms)", "down"),
     ("keepalive", "cpu_pct", "  peer CPU (% of one core)", "down"),
+    ("keepalive", "cpu_us_per_req", "  peer CPU per request (µs)", "down"),
     ("idle", "bytes_per_conn", "idle connection cost (bytes, RSS)", "down"),
     ("cps", "foreign_cpu_pct", "noise: other processes' CPU during cps (% of machine)", "down"),
 )
@@ -32,6 +34,15 @@ ROWS = (
 def median_of(runs: list[dict], field: str) -> float | None:
     vals = [r[field] for r in runs if isinstance(r.get(field), (int, float))]
     return statistics.median(vals) if vals else None
+
+
+def derive(results: dict, duration: float) -> None:
+    """Add cpu_us_per_req (peer CPU time over requests served) to wrk runs, in place."""
+    for per_wl in results.values():
+        for wl in ("cps", "keepalive"):
+            for r in per_wl.get(wl, []):
+                if r.get("cpu_s") is not None and r.get("rps"):
+                    r["cpu_us_per_req"] = round(1e6 * r["cpu_s"] / (r["rps"] * duration), 1)
 
 
 def summarize(results: dict) -> dict:
@@ -62,6 +73,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 def markdown(meta: dict, results: dict) -> str:
+    derive(results, meta["duration"])
     med = summarize(results)
     peers = list(results)
     cols = peers + [c for c, p in (("lb/haproxy", "haproxy"), ("lb/dnat", "dnat")) if "lb" in peers and p in peers]
