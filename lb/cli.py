@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-bind-address", default="127.0.0.1:0", metavar="HOST:PORT")
     p.add_argument("--serve", action="store_true", help="keep serving after the walk-through until Ctrl-C")
 
-    p = sub.add_parser("bench", help="side-by-side benchmark in network namespaces (root)")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    # listed for --help only: main() hands `lb bench ...` to lb.bench before parsing
+    sub.add_parser("bench", help="side-by-side benchmark in network namespaces (root; lb bench --help)")
     return parser
 
 
@@ -89,6 +89,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        # the bench parses its own options (lb bench --help)
+        from lb.bench import main as bench_main
+        return bench_main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # kubectl takes NAME after flags too (`describe service -n study web`); argparse does not
@@ -110,9 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from lb import demo
             return demo.main(args)
-        if args.command == "bench":
-            from lb.bench import main as bench_main
-            return bench_main(args.args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -116,12 +116,24 @@ def _control_args(files: list[str], metrics: str, workers) -> argparse.Namespace
                               tcp_idle_timeout=60.0, drain_timeout=1.0, dummy_interface="lb0")
 
 
+async def _curl(ip: str, port: int) -> str:
+    """The real curl, as the seed runs it; its error text when it fails."""
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--max-time", str(REQUEST_TIMEOUT), f"http://{show(ip, port)}/",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return (out if proc.returncode == 0 else err).decode(errors="replace").strip()
+
+
 async def _requests(n: int, out) -> list[str]:
+    curl = shutil.which("curl")
+    if not curl:
+        print("# curl is not installed: lb demo sends the same GET itself", file=out)
     answers = []
     for _ in range(n):
         print(f"$ curl {VIP}:{PORT}", file=out)
         try:
-            body = await http_get(VIP, PORT)
+            body = await (_curl(VIP, PORT) if curl else http_get(VIP, PORT))
         except (OSError, asyncio.TimeoutError) as e:
             body = f"curl: ({getattr(e, 'errno', 7) or 7}) Failed to connect to {VIP} port {PORT}: {e}"
         print(body, file=out, flush=True)
