@@ -3,11 +3,11 @@
 #   bench/run.sh                                # 3 rounds x 5 peers x 5 workloads, 1 worker
 #   bench/run.sh --workers 2 --peers lb,haproxy # any `lb bench` option
 #   bench/run.sh --cleanup                      # namespaces left by a killed run
-# PYTHON picks the interpreter that has lb installed (default: /work/venv/bin/python, else python3).
+# PYTHON picks the interpreter that has lb installed (default: .venv/bin/python, as .ci/run makes it, else python3).
 set -eu
 cd "$(dirname "$0")/.."
 if [ -z "${PYTHON:-}" ]; then
-    if [ -x /work/venv/bin/python ]; then PYTHON=/work/venv/bin/python; else PYTHON=python3; fi
+    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 if [ "$(id -u)" != 0 ]; then
     echo "bench/run.sh: must run as root (network namespaces, veth links, iptables)" >&2

@@ -94,6 +94,7 @@ cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) no
         _close_reset(fd)
         w.accept_other += 1
         return
+    w.accepted += 1
     c.fd[0] = fd
     c.client = client[0]
     c.frontend = local

@@ -34,7 +34,7 @@ cdef class Core:
     cdef bint _started
     cdef bint _stopped
     cdef uint64_t _generation
-    cdef dict _listeners        # listener_id -> <uintptr_t>lb_listener*
+    cdef dict _listeners        # listener_id -> [<uintptr_t>lb_listener*]: one shared, or one per worker
     cdef dict _spstates         # sp_id -> <uintptr_t>lb_spstate*
     cdef dict _epstates         # ep_id -> <uintptr_t>lb_epstate*
     cdef dict _sp_retired       # sp_id -> epoch at which it left the table
@@ -113,16 +113,27 @@ cdef class Core:
 
     # -- listeners -------------------------------------------------------------------------
 
-    def add_listener(self, int fd, listener_id, wildcard=False):
-        """Takes over a bound, listening TCP socket fd (Python detaches it afterwards)."""
+    def add_listener(self, int fd, listener_id, wildcard=False, worker=-1):
+        """Takes over a bound, listening TCP socket fd (Python detaches it afterwards).
+
+        worker -1: every worker accepts from fd (EPOLLEXCLUSIVE). worker k: only worker k does;
+        the caller hands one SO_REUSEPORT socket per worker under the same listener_id, and the
+        kernel spreads connections over them by flow hash (EPOLLEXCLUSIVE wakes the first idle
+        worker, which lets one worker take most connections)."""
         cdef int val = 0, i, r, flags
         cdef socklen_t vlen = sizeof(val)
         cdef lb_listener *l
+        cdef int only = int(worker)
         lid = int(listener_id)
         if self._stopped:
             raise RuntimeError("add_listener: the core is stopped")
-        if lid in self._listeners:
-            raise ValueError(f"add_listener: listener_id {lid} is already registered")
+        if not -1 <= only < self._n_workers:
+            raise ValueError(f"add_listener: worker {only} is not one of 0..{self._n_workers - 1}")
+        group = self._listeners.get(lid)
+        if group is not None and (only < 0 or any((<lb_listener *><uintptr_t>p).worker in (-1, only)
+                                                  for p in group)):
+            raise ValueError(f"add_listener: listener_id {lid} is already registered"
+                             + (f" for worker {only}" if only >= 0 else ""))
         if getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &vlen) < 0:
             raise _os_error(errno, f"add_listener: fd {fd} is not a usable socket")
         if val != SOCK_STREAM:
@@ -142,11 +153,14 @@ cdef class Core:
             raise MemoryError()
         l.fd = fd
         l.listener_id = lid
+        l.worker = only
         l.wildcard = 1 if wildcard else 0
         pthread_mutex_init(&l.lock, NULL)
         l.local.len = sizeof(sockaddr_in6)
         getsockname(fd, <sockaddr *>&l.local.sa, &l.local.len)
         for i in range(self._n_workers):
+            if only >= 0 and i != only:
+                continue
             r = _listener_arm(l, self._s.workers[i].epfd)
             if r < 0:
                 for j in range(i):
@@ -154,7 +168,7 @@ cdef class Core:
                 pthread_mutex_destroy(&l.lock)
                 free(l)
                 raise _os_error(-r, f"add_listener: cannot watch fd {fd}")
-        self._listeners[lid] = <uintptr_t>l
+        self._listeners.setdefault(lid, []).append(<uintptr_t>l)
 
     cdef void _unregister(self, lb_listener *l):
         cdef int i
@@ -165,14 +179,16 @@ cdef class Core:
         pthread_mutex_unlock(&l.lock)
 
     def remove_listener(self, listener_id):
-        """Stops accepting on the listener and closes its fd; its connections continue."""
+        """Stops accepting on the listener and closes its fds; its connections continue."""
         lid = int(listener_id)
         if lid not in self._listeners:
             raise KeyError(f"remove_listener: no listener with id {lid}")
-        cdef lb_listener *l = <lb_listener *><uintptr_t>self._listeners.pop(lid)
-        self._unregister(l)
+        group = self._listeners.pop(lid)
+        for p in group:
+            self._unregister(<lb_listener *><uintptr_t>p)
         epoch = self._bump_epoch()
-        self._retired.append((epoch, RETIRED_LISTENER, <uintptr_t>l))
+        for p in group:
+            self._retired.append((epoch, RETIRED_LISTENER, p))
         self._quiesce(epoch)
         self._reclaim()
 
@@ -297,8 +313,9 @@ cdef class Core:
         if self._s == NULL or self._stopped:
             return
         self._stopped = True
-        for lid in list(self._listeners):
-            self._unregister(<lb_listener *><uintptr_t>self._listeners[lid])
+        for group in self._listeners.values():
+            for p in group:
+                self._unregister(<lb_listener *><uintptr_t>p)
         self._s.drain_deadline = _clock_ns(CLOCK_MONOTONIC) + <uint64_t>(max(float(drain_timeout), 0.0) * 1e9)
         lb_store_int(&self._s.stopping, 1)
         for i in range(self._n_workers):
@@ -311,8 +328,10 @@ cdef class Core:
                 if w.running:
                     pthread_join(w.thread, NULL)
                     w.running = 0
-        for lid in list(self._listeners):
-            self._retired.append((0, RETIRED_LISTENER, self._listeners.pop(lid)))
+        for group in self._listeners.values():
+            for p in group:
+                self._retired.append((0, RETIRED_LISTENER, p))
+        self._listeners.clear()
         self._reclaim()
 
     def __dealloc__(self):
@@ -324,10 +343,13 @@ cdef class Core:
             self.stop(0.0)
         except BaseException:
             pass
-        for lid in list(self._listeners or {}):
-            l = <lb_listener *><uintptr_t>self._listeners.pop(lid)
-            close(l.fd)
-            free(l)
+        for group in (self._listeners or {}).values():
+            for p in group:
+                l = <lb_listener *><uintptr_t>p
+                close(l.fd)
+                free(l)
+        if self._listeners:
+            self._listeners.clear()
         for epoch, kind, ptr in (self._retired or []):
             if kind == RETIRED_TABLE:
                 _table_free(<lb_table *><uintptr_t>ptr)
@@ -386,6 +408,7 @@ cdef class Core:
             "no_frontend_resets": no_frontend,
             # backend socket() hit the descriptor limit; the client waited for one
             "backend_socket_emfile": socket_emfile,
+            "accepted_per_worker": [self._s.workers[i].accepted for i in range(self._n_workers)],
             "pipes": {"pooled": pooled, "in_use": total - pooled},
             "service_ports": {sid: _sp_stats(<lb_spstate *><uintptr_t>p, self._n_workers)
                               for sid, p in self._spstates.items()},

@@ -1,6 +1,8 @@
 # Listeners: one socket per address:port created by Python, shared by every worker: each
 # worker's epoll holds the fd with EPOLLEXCLUSIVE (level-triggered), so one connection wakes
-# one worker and the fd costs one descriptor, not one per worker. On EMFILE/ENFILE a worker
+# one worker and the fd costs one descriptor, not one per worker. Where descriptors allow,
+# Python instead hands one SO_REUSEPORT socket per worker (l.worker = k), which spreads
+# connections evenly; EPOLLEXCLUSIVE favours the first idle worker. On EMFILE/ENFILE a worker
 # takes the fd out of its own epoll for LB_EMFILE_BACKOFF_MS instead of spinning on it.
 
 

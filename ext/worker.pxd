@@ -38,6 +38,7 @@ ctypedef struct lb_worker:
     uint64_t no_frontend_resets
     uint64_t pipe_failures
     uint64_t socket_emfile
+    uint64_t accepted        # connections this worker accepted (how evenly listeners spread them)
 
 ctypedef struct lb_shared:
     lb_table *current           # published table

@@ -328,7 +328,7 @@ class Control:
         workers = self.args.workers or os.cpu_count() or 1
         if self.core is None:
             self.core = lb._core.Core(workers=workers, idle_timeout=self.args.tcp_idle_timeout)
-        self.listeners = ListenerSet(self.core)
+        self.listeners = ListenerSet(self.core, workers)
         summary = self.apply(snap)
         self.core.start()
         self._note_reload("start", began, summary, rejected)

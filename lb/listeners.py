@@ -2,8 +2,12 @@
 
 Python owns the bind so that its errors are caught where they happen and worded
 for the user; the core only ever sees a bound, listening, non-blocking fd
-(docs/internals.md). One socket per (address, port, protocol), shared by every
-worker through EPOLLEXCLUSIVE; node ports get one wildcard socket per family.
+(docs/internals.md). With several workers, each gets its own SO_REUSEPORT socket
+per (address, port, protocol) while that costs at most PER_WORKER_FD_BUDGET
+descriptors: the kernel then spreads connections evenly by flow hash. Past the
+budget (thousands of Services in a 20,000-descriptor limit) one socket is shared
+by every worker through EPOLLEXCLUSIVE, which costs one descriptor but lets the
+first idle worker take most connections. Node ports get one wildcard socket per family.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import socket
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 IPV6_FREEBIND = 78
 DEFAULT_BACKLOG = 4096
+PER_WORKER_FD_BUDGET = 1024   # descriptors that per-worker listener copies may take in all
 WILDCARD_V4 = "0.0.0.0"
 WILDCARD_V6 = "::"
 
@@ -60,14 +65,33 @@ def backlog() -> int:
         return DEFAULT_BACKLOG
 
 
-def open_tcp_listener(ip: str, port: int, freebind: bool = False) -> socket.socket:
+def open_tcp_listener(ip: str, port: int, freebind: bool = False, reuseport: bool = False) -> socket.socket:
     """A bound, listening, non-blocking TCP socket on ip:port.
 
     Accepts IPv4/IPv6 literals including the wildcards 0.0.0.0 and :: (the IPv6
     wildcard is IPV6_V6ONLY so that 0.0.0.0 can be bound beside it). freebind lets
-    an address not yet configured be bound; callers check locality first.
+    an address not yet configured be bound; callers check locality first. reuseport
+    lets the workers' copies share ip:port (only with sockets of this user that set it too).
     Raises ListenError (never a bare OSError) with the user's next step.
     """
+    sock = _bound_socket(ip, port, freebind, reuseport)
+    try:
+        sock.setblocking(False)
+        sock.listen(backlog())
+    except OSError as e:
+        sock.close()
+        raise ListenError(show(ip, port), e, _hint(show(ip, port), port, e)) from None
+    return sock
+
+
+def ensure_unclaimed(ip: str, port: int, freebind: bool = False) -> None:
+    """Raises ListenError when any socket holds ip:port. SO_REUSEPORT binds would succeed
+    beside another process of this user that set it too (a second lb, say) and quietly split
+    the traffic; a plain bind fails there, as a user expects."""
+    _bound_socket(ip, port, freebind, reuseport=False).close()
+
+
+def _bound_socket(ip: str, port: int, freebind: bool, reuseport: bool) -> socket.socket:
     family = family_of(ip)
     where = show(ip, port)
     try:
@@ -76,6 +100,8 @@ def open_tcp_listener(ip: str, port: int, freebind: bool = False) -> socket.sock
         raise ListenError(where, e, _hint(where, port, e)) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuseport:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if freebind:
@@ -83,9 +109,7 @@ def open_tcp_listener(ip: str, port: int, freebind: bool = False) -> socket.sock
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
             else:
                 sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
-        sock.setblocking(False)
         sock.bind((ip, port))
-        sock.listen(backlog())
     except OSError as e:
         sock.close()
         raise ListenError(where, e, _hint(where, port, e)) from None
@@ -113,25 +137,45 @@ class ListenerSet:
     """The listeners handed to the core, keyed by (ip, port, protocol). The core owns
     each fd once add_listener returned; ids come from lb.reload.IdMaps."""
 
-    def __init__(self, core):
+    def __init__(self, core, workers: int = 1):
         self.core = core
+        self.workers = workers
         self.active: dict[tuple[str, int, str], int] = {}
+        self.per_worker_fds: dict[tuple[str, int, str], int] = {}   # keys served by per-worker copies
 
     def open(self, key: tuple[str, int, str], listener_id: int, freebind: bool = False) -> None:
         ip, port, _proto = key
-        sock = open_tcp_listener(ip, port, freebind=freebind)
+        copies = self.workers if self.workers > 1 else 0
+        if sum(self.per_worker_fds.values()) + copies > PER_WORKER_FD_BUDGET:
+            copies = 0
+        socks: list[socket.socket] = []
+        if copies:
+            ensure_unclaimed(ip, port, freebind)
         try:
-            self.core.add_listener(sock.fileno(), listener_id, is_wildcard(ip))
+            for _ in range(copies or 1):
+                socks.append(open_tcp_listener(ip, port, freebind=freebind, reuseport=bool(copies)))
+            for worker, sock in enumerate(socks):
+                self.core.add_listener(sock.fileno(), listener_id, is_wildcard(ip), worker if copies else -1)
+                sock.detach()
         except OSError as e:
-            sock.close()
+            self._abandon(listener_id, socks)
             raise ListenError(show(ip, port), e, f"the core refused {show(ip, port)}: {e.strerror or e}") from None
         except BaseException:
-            sock.close()
+            self._abandon(listener_id, socks)
             raise
-        sock.detach()
         self.active[key] = listener_id
+        if copies:
+            self.per_worker_fds[key] = copies
+
+    def _abandon(self, listener_id: int, socks: list[socket.socket]) -> None:
+        """Undoes a partly opened listener: the core closes what it took, we close the rest."""
+        if any(s.fileno() < 0 for s in socks):
+            self.core.remove_listener(listener_id)
+        for sock in socks:
+            sock.close()
 
     def close(self, key: tuple[str, int, str]) -> None:
         listener_id = self.active.pop(key, None)
+        self.per_worker_fds.pop(key, None)
         if listener_id is not None:
             self.core.remove_listener(listener_id)

@@ -567,6 +567,31 @@ def test_many_applies_during_traffic_break_nothing(lb, backends):
     assert sum(st["service_ports"][SP][k] for k in ("connect_failures", "no_endpoint_resets")) == 0
 
 
+def test_per_worker_reuseport_listeners_spread_connections_and_keep_one_rr_order(lb, backends):
+    bs = backends(4)
+    socks = []
+    for worker in range(2):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", socks[0].getsockname()[1] if socks else 0))
+        s.listen(128)
+        socks.append(s)
+    lb.ports[1] = socks[0].getsockname()
+    for worker, s in enumerate(socks):
+        lb.core.add_listener(s.fileno(), 1, worker=worker)
+        s.detach()
+    with socket.socket() as spare, pytest.raises(ValueError, match="already registered for worker 1"):
+        lb.core.add_listener(spare.fileno(), 1, worker=1)
+    lb.apply(eps_of(bs))
+    got = [tag_of(lb) for _ in range(200)]     # 200 source ports: the kernel's hash uses both sockets
+    assert {t: got.count(t) for t in set(got)} == {b.tag: 50 for b in bs}
+    per_worker = lb.core.stats()["accepted_per_worker"]
+    assert sum(per_worker) == 200 and min(per_worker) > 0, per_worker
+    lb.core.remove_listener(1)                 # closes both sockets
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(lb.ports[1], timeout=2)
+
+
 def test_removed_listener_stops_accepting_but_connections_continue(lb, backends):
     bs = backends(1)
     ip, port = lb.listen(1)

@@ -181,6 +181,9 @@ def metrics(control) -> str:
     t.add("lb_backend_socket_emfile_total", "counter",
           "Backend socket() calls that hit the descriptor limit (the client waited).",
           stats.get("backend_socket_emfile", 0))
+    for worker, n in enumerate(stats.get("accepted_per_worker", [])):
+        t.add("lb_worker_accepted_connections_total", "counter",
+              "Connections each worker accepted (how evenly the listeners spread them).", n, worker=worker)
     for state, n in sorted(stats.get("pipes", {}).items()):
         t.add("lb_pipes", "gauge", "splice pipes by state.", n, state=state)
     plan = control.plan
