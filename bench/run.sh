@@ -13,4 +13,8 @@ if [ "$(id -u)" != 0 ]; then
     echo "bench/run.sh: must run as root (network namespaces, veth links, iptables)" >&2
     exit 1
 fi
+if ! "$PYTHON" -c "import uvloop, yaml, lb._core" 2>/dev/null; then
+    echo "bench/run.sh: $PYTHON cannot import lb with its dependencies; install it (pip install -e .) or set PYTHON" >&2
+    exit 1
+fi
 exec "$PYTHON" -m lb.bench "$@"
