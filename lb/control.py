@@ -17,8 +17,9 @@ import time
 
 from lb import __version__
 from lb import kernel
+from lb.addresses import host_port
 from lb.interfaces import DummyInterface, InterfaceError, has_net_admin, is_local, local_addresses
-from lb.listeners import WILDCARD_V4, WILDCARD_V6, ListenError, ListenerSet, is_loopback, is_wildcard, show
+from lb.listeners import WILDCARD_V4, WILDCARD_V6, ListenError, ListenerSet, is_loopback, is_wildcard
 from lb.reload import FileBook, IdMaps, Plan, build_plan, diff_summary, errors_of, manifest_files_changed
 
 WATCH_DEBOUNCE_MS = 300
@@ -149,7 +150,7 @@ class Control:
         for key in list(self.listeners.active):
             if key not in plan.listeners:
                 self.listeners.close(key)        # live connections continue in the core
-                self.log("unlisten", address=f"{show(key[0], key[1])}/{key[2]}")
+                self.log("unlisten", address=f"{host_port(key[0], key[1])}/{key[2]}")
         for key, lid in plan.listeners.items():
             if key in self.listeners.active or key[0] in self.vip_errors:
                 continue
@@ -356,11 +357,11 @@ class Control:
         self.admin = AdminServer(self)
         try:
             self.admin_address = await self.admin.start(host, port)
-            self.log("admin_listen", address=show(*self.admin_address), paths="/metrics,/healthz,/status")
+            self.log("admin_listen", address=host_port(*self.admin_address), paths="/metrics,/healthz,/status")
         except OSError as e:
-            hint = (f"another process holds {show(host, port)}; pass --metrics-bind-address with a free port"
+            hint = (f"another process holds {host_port(host, port)}; pass --metrics-bind-address with a free port"
                     if e.errno == errno.EADDRINUSE else e.strerror)
-            self.log("admin_failed", level="error", address=show(host, port), reason=errno.errorcode.get(e.errno),
+            self.log("admin_failed", level="error", address=host_port(host, port), reason=errno.errorcode.get(e.errno),
                      hint=hint)
             self.admin = None
 

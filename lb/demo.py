@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 
-from lb.listeners import show
+from lb.addresses import host_port
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_manifests")
 VIP, PORT = "127.10.97.97", 8080
@@ -64,8 +64,8 @@ async def start_pods(pods, port: int) -> list[asyncio.base_events.Server]:
                                                           reuse_address=True))
             except OSError as e:
                 if e.errno == errno.EADDRINUSE:
-                    raise OSError(e.errno, f"another process holds {show(ip, port)}; stop it and run lb demo again") from None
-                raise OSError(e.errno, f"cannot listen on {show(ip, port)}: {e.strerror}") from None
+                    raise OSError(e.errno, f"another process holds {host_port(ip, port)}; stop it and run lb demo again") from None
+                raise OSError(e.errno, f"cannot listen on {host_port(ip, port)}: {e.strerror}") from None
     except OSError:
         for s in servers:
             s.close()
@@ -100,7 +100,7 @@ async def http_get(ip: str, port: int, path: str = "/") -> str:
     """One GET with Connection: close, as curl does; returns the body."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), REQUEST_TIMEOUT)
     try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {show(ip, port)}\r\nUser-Agent: lb-demo\r\n"
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host_port(ip, port)}\r\nUser-Agent: lb-demo\r\n"
                      "Connection: close\r\n\r\n".encode())
         data = await asyncio.wait_for(reader.read(), REQUEST_TIMEOUT)
     finally:
@@ -119,7 +119,7 @@ def _control_args(files: list[str], metrics: str, workers) -> argparse.Namespace
 async def _curl(ip: str, port: int) -> str:
     """The real curl, as the seed runs it; its error text when it fails."""
     proc = await asyncio.create_subprocess_exec(
-        "curl", "-sS", "--max-time", str(REQUEST_TIMEOUT), f"http://{show(ip, port)}/",
+        "curl", "-sS", "--max-time", str(REQUEST_TIMEOUT), f"http://{host_port(ip, port)}/",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     return (out if proc.returncode == 0 else err).decode(errors="replace").strip()
@@ -159,7 +159,7 @@ async def walkthrough(args, out=sys.stdout) -> int:
             return 1
         print("# three pods of study/service-clusterip (label app=nginx-pod):", file=out)
         for ip, name, node in PODS:
-            print(f"#   {name}  {show(ip, PORT)}  {node}", file=out)
+            print(f"#   {name}  {host_port(ip, PORT)}  {node}", file=out)
         files = [os.path.join(work, "pods.yaml"), os.path.join(work, "service-clusterip.yaml")]
         print(f"$ lb run -f {' -f '.join(files)}", file=out)
         control = Control(_control_args(files, args.metrics_bind_address, args.workers), log=EventLog(logbuf))
@@ -182,7 +182,7 @@ async def walkthrough(args, out=sys.stdout) -> int:
 
         print("\n$ lb status", file=out)
         if control.admin_address is not None:
-            address = show(*control.admin_address)
+            address = host_port(*control.admin_address)
             doc = await asyncio.get_running_loop().run_in_executor(None, fetch, address)
         else:
             from lb.admin.views import status
@@ -196,7 +196,7 @@ async def walkthrough(args, out=sys.stdout) -> int:
             return 1
         if getattr(args, "serve", False):
             print(f"\n# serving until Ctrl-C; try: curl {VIP}:{PORT}; lb status --metrics-bind-address "
-                  f"{show(*control.admin_address) if control.admin_address else ''}", file=out, flush=True)
+                  f"{host_port(*control.admin_address) if control.admin_address else ''}", file=out, flush=True)
             await asyncio.Event().wait()
         return 0
     finally:

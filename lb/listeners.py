@@ -15,6 +15,8 @@ import errno
 import ipaddress
 import socket
 
+from lb.addresses import host_port
+
 # Not every Python build exports these; the values are Linux's (linux/in.h, in6.h).
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 IPV6_FREEBIND = 78
@@ -37,11 +39,6 @@ class ListenError(Exception):
 
 def family_of(ip: str) -> int:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
-
-
-def show(ip: str, port: int) -> str:
-    """ip:port with brackets for IPv6, as ipvsadm and curl write it."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def is_wildcard(ip: str) -> bool:
@@ -80,7 +77,7 @@ def open_tcp_listener(ip: str, port: int, freebind: bool = False, reuseport: boo
         sock.listen(backlog())
     except OSError as e:
         sock.close()
-        raise ListenError(show(ip, port), e, _hint(show(ip, port), port, e)) from None
+        raise ListenError(host_port(ip, port), e, _hint(host_port(ip, port), port, e)) from None
     return sock
 
 
@@ -93,7 +90,7 @@ def ensure_unclaimed(ip: str, port: int, freebind: bool = False) -> None:
 
 def _bound_socket(ip: str, port: int, freebind: bool, reuseport: bool) -> socket.socket:
     family = family_of(ip)
-    where = show(ip, port)
+    where = host_port(ip, port)
     try:
         sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     except OSError as e:
@@ -159,7 +156,7 @@ class ListenerSet:
                 sock.detach()
         except OSError as e:
             self._abandon(listener_id, socks)
-            raise ListenError(show(ip, port), e, f"the core refused {show(ip, port)}: {e.strerror or e}") from None
+            raise ListenError(host_port(ip, port), e, f"the core refused {host_port(ip, port)}: {e.strerror or e}") from None
         except BaseException:
             self._abandon(listener_id, socks)
             raise

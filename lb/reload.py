@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from lb.addresses import host_port
 from lb.config.model import AFFINITY_CLIENT_IP, DEFAULT_AFFINITY_TIMEOUT, TCP
-from lb.listeners import WILDCARD_V4, WILDCARD_V6, is_wildcard, show
+from lb.listeners import WILDCARD_V4, WILDCARD_V6, is_wildcard
 from lb.snapshot import FRONTEND_NODE_PORT, Snapshot
 
 SCHEDULER = "rr"
@@ -110,7 +111,7 @@ class VirtualServer:
 
     @property
     def address(self) -> str:
-        return show(self.ip, self.port)
+        return host_port(self.ip, self.port)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def build_plan(snapshot: Snapshot, ids: IdMaps, nodeport_ips: tuple[str, ...] = 
     for fe, rp, view in snapshot.frontends():
         svc = view.service
         if fe.protocol != TCP:
-            where = f"{show(fe.ip, fe.port) if fe.ip else ':' + str(fe.port)}/{fe.protocol}"
+            where = f"{host_port(fe.ip, fe.port) if fe.ip else ':' + str(fe.port)}/{fe.protocol}"
             plan.not_served.append(NotServed(where, fe.service, f"{fe.protocol} is not served yet"))
             continue
         sp_id = ids.sp(fe.service, fe.port_name, fe.protocol)
@@ -199,8 +200,8 @@ def build_plan(snapshot: Snapshot, ids: IdMaps, nodeport_ips: tuple[str, ...] = 
             key = (ip, fe.port, TCP)
             owner = claimed.get(key)
             if owner is not None:
-                plan.not_served.append(NotServed(f"{show(ip, fe.port)}/TCP", fe.service,
-                                                 f"{show(ip, fe.port)} is already served for {owner}"))
+                plan.not_served.append(NotServed(f"{host_port(ip, fe.port)}/TCP", fe.service,
+                                                 f"{host_port(ip, fe.port)} is already served for {owner}"))
                 continue
             claimed[key] = fe.service
             plan.listeners[listener] = ids.listener(listener)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lb.addresses import host_port
 from lb.config.model import Namespace, Pod, Service, ServicePort, EndpointSet
 from lb.diagnostics import Diagnostic
 
@@ -32,7 +33,7 @@ class ResolvedEndpoint:
     @property
     def address(self) -> str:
         """ip:port, with brackets for IPv6 as kubectl prints it."""
-        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+        return host_port(self.ip, self.port)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 from lb import __version__
+from lb.addresses import host_port
 from lb.control import parse_host_port
 
 TIMEOUT = 3.0
@@ -29,17 +30,13 @@ LIST_TITLE = ("Prot LocalAddress:Port Scheduler Flags\n"
               "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 
 
-def _addr(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
 def _svc_name(vs: dict) -> str:
-    name = f"{vs['protocol']}  {_addr(vs['address'], vs['port'])}"
+    name = f"{vs['protocol']}  {host_port(vs['address'], vs['port'])}"
     return name if ":" in vs["address"] else name[:33]   # ipvsadm cuts IPv4 names at 33
 
 
 def _dest_name(vs: dict, rs: dict) -> str:
-    name = _addr(rs["address"], rs["port"])
+    name = host_port(rs["address"], rs["port"])
     return name if ":" in vs["address"] else name[:28]
 
 
@@ -93,14 +90,14 @@ def format_connections(doc: dict) -> str:
     for c in doc.get("connections", []):
         minutes, seconds = divmod(int(c.get("expire_seconds", 0)), 60)
         out.append(f"{c.get('protocol', 'TCP'):<3} {f'{minutes:02d}:{seconds:02d}':<6} {c['state']:<11} "
-                   f"{_addr(c['client_ip'], c['client_port']):<18} {_addr(c['frontend_ip'], c['frontend_port']):<18} "
-                   f"{_addr(c['backend_ip'], c['backend_port'])}\n")
+                   f"{host_port(c['client_ip'], c['client_port']):<18} {host_port(c['frontend_ip'], c['frontend_port']):<18} "
+                   f"{host_port(c['backend_ip'], c['backend_port'])}\n")
     return "".join(out)
 
 
 def problems(doc: dict) -> list[str]:
     """One line per virtual server that is not served, for stderr."""
-    lines = [f"not serving {vs['protocol']} {_addr(vs['address'], vs['port'])} ({vs['service']}): {vs['error']}"
+    lines = [f"not serving {vs['protocol']} {host_port(vs['address'], vs['port'])} ({vs['service']}): {vs['error']}"
              for vs in doc.get("virtual_servers", []) if not vs.get("serving", True)]
     lines += [f"not serving {n['frontend']} ({n['service']}): {n['reason']}" for n in doc.get("not_served", [])]
     lines += [f"kept last good content of {r['path']}: {e}" for r in doc.get("rejected_files", []) for e in r["errors"]]
@@ -112,7 +109,7 @@ def fetch(address: str, connections: bool = False) -> dict:
     with the user-facing message when nothing answers."""
     host, port = parse_host_port(address)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = host_port(host, port)
     url = f"http://{where}/status" + ("?connections=1" if connections else "")
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as resp:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from lb.addresses import host_port
 from lb.config.model import EndpointSet, Pod, Service
 from lb.snapshot import ServiceView
 
@@ -117,10 +118,6 @@ def more(items: list[str], count: int, empty: str = "") -> str:
     if count > MAX_LISTED:
         return f"{text} + {count - MAX_LISTED} more..."
     return text or empty
-
-
-def host_port(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def service_ports(svc: Service) -> str:

@@ -7,6 +7,7 @@ import os
 import time
 
 from lb import __version__
+from lb.addresses import host_port
 from lb.reload import FORWARD, SCHEDULER, errors_of, sp_name
 
 SP_COUNTERS = ("connections", "bytes_in", "bytes_out", "connect_failures", "retries", "no_endpoint_resets")
@@ -159,7 +160,7 @@ def metrics(control) -> str:
         sp = control.ids.key_of("sp", key[0]) if key else None
         if key is None or sp is None:
             continue
-        ep = f"[{key[1]}]:{key[2]}" if ":" in key[1] else f"{key[1]}:{key[2]}"
+        ep = host_port(key[1], key[2])
         lab = {"service": sp[0], "port": sp[1], "protocol": sp[2], "endpoint": ep}
         t.add("lb_endpoint_connections_total", "counter", "Connections sent to an endpoint.",
               st.get("connections", 0), **lab)

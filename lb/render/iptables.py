@@ -21,6 +21,7 @@ the whole filter and nat tables: load it into a dedicated network namespace.
 """
 from __future__ import annotations
 
+from lb.addresses import host_port
 from lb.render import naming
 from lb.render.plan import PortPlan, cidr_contains, family_ips, port_plans
 from lb.snapshot import Snapshot
@@ -193,7 +194,7 @@ def _service_port_rules(p: PortPlan, node_ips, filter_rules, nat_chains, nat_rul
                          f"{comment(f'other traffic to {p.name} will be dropped by KUBE-PROXY-FIREWALL')}")
 
     nat_chains.append(svc_chain)
-    seps = [(ep, naming.endpoint_string(ep.ip, ep.port)) for ep in p.endpoints]
+    seps = [(ep, host_port(ep.ip, ep.port)) for ep in p.endpoints]
     sep_chains = {addr: naming.iptables_sep_chain(p.name, p.protocol, addr) for _, addr in seps}
     if p.affinity_timeout:
         for _, addr in seps:

@@ -16,16 +16,13 @@ addresses to kube-ipvs0 are not rendered.
 """
 from __future__ import annotations
 
+from lb.addresses import host_port
 from lb.render.plan import PortPlan, family_ips, port_plans
 from lb.snapshot import Snapshot
 
 DEFAULT_SCHEDULER = "rr"
 REAL_SERVER_WEIGHT = 1
 PROTOCOL_FLAGS = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
-
-
-def address(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def render_ipvs(snapshot: Snapshot, node_ips=(), scheduler: str = DEFAULT_SCHEDULER,
@@ -52,8 +49,8 @@ def render_ipvs(snapshot: Snapshot, node_ips=(), scheduler: str = DEFAULT_SCHEDU
 
 
 def _virtual_server(p: PortPlan, ip: str, port: int, scheduler: str) -> list[str]:
-    service = f"{PROTOCOL_FLAGS[p.protocol]} {address(ip, port)}"
+    service = f"{PROTOCOL_FLAGS[p.protocol]} {host_port(ip, port)}"
     persistence = f" -p {p.affinity_timeout}" if p.affinity_timeout else ""
     out = [f"-A {service} -s {scheduler}{persistence}"]
-    out += [f"-a {service} -r {address(ep.ip, ep.port)} -m -w {REAL_SERVER_WEIGHT}" for ep in p.endpoints]
+    out += [f"-a {service} -r {host_port(ep.ip, ep.port)} -m -w {REAL_SERVER_WEIGHT}" for ep in p.endpoints]
     return out

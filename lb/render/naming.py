@@ -33,11 +33,6 @@ def service_port_name(svc: Service, sp: ServicePort) -> str:
     return f"{svc.namespace}/{svc.name}" + (f":{sp.name}" if sp.name else "")
 
 
-def endpoint_string(ip: str, port: int) -> str:
-    """net.JoinHostPort: brackets around IPv6."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
 def port_proto_hash(port_name: str, protocol: str) -> str:
     return _b32sha(port_name + protocol.lower())[:16]
 

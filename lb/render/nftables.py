@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from lb.addresses import host_port
 from lb.render import naming
 from lb.render.plan import PortPlan, cidr_contains, family_ips, port_plans
 from lb.snapshot import Snapshot
@@ -231,5 +232,5 @@ def _service_port(tx: _Tx, p: PortPlan, ipx: str, addr_type: str, node_ips, clus
         tx.rule(chain, f"{ipx} saddr {ep.ip} jump {MARK_MASQ}")
         if p.affinity_timeout:
             tx.rule(chain, f"update @{aff} {{ {ipx} saddr }}")
-        tx.rule(chain, f"meta l4proto {p.protocol} dnat to {naming.endpoint_string(ep.ip, ep.port)}")
+        tx.rule(chain, f"meta l4proto {p.protocol} dnat to {host_port(ep.ip, ep.port)}")
 
