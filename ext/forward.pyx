@@ -108,7 +108,7 @@ cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) no
     if _epoll_add_conn(w, c, LB_TAG_CLIENT) < 0:
         _conn_close(w, c, 1)
         return
-    _connect_next(w, c, 0)
+    _connect_next(w, c, sp, 0)
 
 
 cdef void _ep_detach(lb_worker *w, lb_conn *c) noexcept nogil:
@@ -123,19 +123,18 @@ cdef void _ep_detach(lb_worker *w, lb_conn *c) noexcept nogil:
     c.ep = NULL
 
 
-cdef void _connect_next(lb_worker *w, lb_conn *c, bint after_failure) noexcept nogil:
-    """Starts the next connect attempt of c; resets the client when none is left."""
+cdef void _connect_next(lb_worker *w, lb_conn *c, lb_sp *sp, bint after_failure) noexcept nogil:
+    """Starts the next connect attempt of c; resets the client when none is left.
+    sp: c's service port in w.table, or NULL to look it up by id (a later attempt may
+    run under a newer table than the one that accepted c)."""
     cdef lb_shared *s = w.shared
-    cdef lb_table *t = w.table
-    cdef lb_sp *sp
     cdef lb_endpoint *ep
     cdef int i, fd, r
     cdef uint8_t ip[16]
-    while c.attempt < s.n_connect:
-        i = _sp_find(t, c.sp_id)
-        if i < 0 or t.sps[i].n_eps == 0:
-            break
-        sp = &t.sps[i]
+    if sp == NULL:
+        i = _sp_find(w.table, c.sp_id)
+        sp = &w.table.sps[i] if i >= 0 else NULL
+    while sp != NULL and sp.n_eps > 0 and c.attempt < s.n_connect:
         if after_failure:
             sp.state.cnt[w.index].retries += 1
         if sp.affinity_ns:
@@ -186,7 +185,7 @@ cdef void _on_connect_failed(lb_worker *w, lb_conn *c) noexcept nogil:
     c.sp.cnt[w.index].connect_failures += 1
     c.ep.cnt[w.index].connect_failures += 1
     _ep_detach(w, c)
-    _connect_next(w, c, 1)
+    _connect_next(w, c, NULL, 1)
 
 
 cdef void _on_connected(lb_worker *w, lb_conn *c) noexcept nogil:
@@ -224,7 +223,7 @@ cdef void _on_timer(lb_worker *w, lb_conn *c) noexcept nogil:
     """c's deadline passed: connect timeout, or idle timeout unless it was active since."""
     if c.state == CS_SYN_SENT:
         if c.fd[1] < 0:
-            _connect_next(w, c, 0)      # waited for a descriptor
+            _connect_next(w, c, NULL, 0)    # waited for a descriptor
         else:
             _on_connect_failed(w, c)
     elif c.last_ns + w.shared.idle_ns <= w.now:
