@@ -6,6 +6,7 @@ paths). Messages mirror kubectl's ("No resources found in study namespace.").
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -30,35 +31,49 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _load(args, file_results=None) -> Snapshot | int:
-    """The snapshot for args.files, or an exit code after a one-line usage error."""
+class UsageError(Exception):
+    """A bad path or flag: one line on stderr, exit 2."""
+
+
+def command(handler):
+    """Wraps a handler so that a UsageError anywhere in it becomes its one line and exit 2."""
+    @functools.wraps(handler)
+    def run(args) -> int:
+        try:
+            return handler(args)
+        except UsageError as exc:
+            _err(str(exc))
+            return 2
+    return run
+
+
+def _check_paths(args) -> None:
     for path in args.files:
         if not os.path.exists(path):
-            _err(f'error: the path "{path}" does not exist')
-            return 2
+            raise UsageError(f'error: the path "{path}" does not exist')
+
+
+def _load(args, file_results=None) -> Snapshot:
+    """The snapshot for args.files; UsageError for a missing path or a bad range flag."""
+    _check_paths(args)
     from lb.config.pipeline import build_snapshot
     try:
         return build_snapshot(args.files, args.service_cluster_ip_range, args.service_node_port_range,
                               file_results=file_results)
     except ValueError as exc:
-        _err(f"lb: error: {exc}")
-        return 2
+        raise UsageError(f"lb: error: {exc}") from None
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+@command
 def validate(args) -> int:
     from lb.config.loader import load_paths
-    for path in args.files:
-        if not os.path.exists(path):
-            _err(f'error: the path "{path}" does not exist')
-            return 2
+    _check_paths(args)
     results = load_paths(list(args.files))
     snap = _load(args, file_results=results)
-    if isinstance(snap, int):
-        return snap
     for diag in snap.diagnostics:
         _err(str(diag))
     if args.verbose:
@@ -90,14 +105,13 @@ def _report_errors(snap: Snapshot) -> None:
         _err(str(diag))
 
 
+@command
 def get(args) -> int:
     resource = RESOURCES.get(args.resource.lower())
     if resource is None:
         _err(f'error: the server doesn\'t have a resource type "{args.resource}"')
         return 2
     snap = _load(args)
-    if isinstance(snap, int):
-        return snap
     _report_errors(snap)
     namespace = _scope(args)
     now = time.time()
@@ -242,13 +256,12 @@ def _print_doc(doc, output: str) -> None:
 
 # --- describe ----------------------------------------------------------------------
 
+@command
 def describe(args) -> int:
     if RESOURCES.get(args.resource.lower()) != "services":
         _err(f'error: lb describes services only, not "{args.resource}"')
         return 2
     snap = _load(args)
-    if isinstance(snap, int):
-        return snap
     _report_errors(snap)
     namespace = _scope(args)
     views = [v for v in snap.services if namespace is None or v.service.namespace == namespace]
@@ -269,10 +282,9 @@ def describe(args) -> int:
 
 # --- render ------------------------------------------------------------------------
 
+@command
 def render(args) -> int:
     snap = _load(args)
-    if isinstance(snap, int):
-        return snap
     if snap.errors:
         for diag in snap.diagnostics:
             _err(str(diag))
