@@ -138,12 +138,12 @@ class ListenerSet:
         self.core = core
         self.workers = workers
         self.active: dict[tuple[str, int, str], int] = {}
-        self.per_worker_fds: dict[tuple[str, int, str], int] = {}   # keys served by per-worker copies
+        self.per_worker: set[tuple[str, int, str]] = set()   # keys served by one socket per worker
 
     def open(self, key: tuple[str, int, str], listener_id: int, freebind: bool = False) -> None:
         ip, port, _proto = key
         copies = self.workers if self.workers > 1 else 0
-        if sum(self.per_worker_fds.values()) + copies > PER_WORKER_FD_BUDGET:
+        if (len(self.per_worker) + 1) * copies > PER_WORKER_FD_BUDGET:
             copies = 0
         socks: list[socket.socket] = []
         if copies:
@@ -162,7 +162,7 @@ class ListenerSet:
             raise
         self.active[key] = listener_id
         if copies:
-            self.per_worker_fds[key] = copies
+            self.per_worker.add(key)
 
     def _abandon(self, listener_id: int, socks: list[socket.socket]) -> None:
         """Undoes a partly opened listener: the core closes what it took, we close the rest."""
@@ -173,6 +173,6 @@ class ListenerSet:
 
     def close(self, key: tuple[str, int, str]) -> None:
         listener_id = self.active.pop(key, None)
-        self.per_worker_fds.pop(key, None)
+        self.per_worker.discard(key)
         if listener_id is not None:
             self.core.remove_listener(listener_id)

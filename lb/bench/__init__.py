@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from lb.kernel import ipvs_available
+
 PEER_NAMES = ("lb", "haproxy", "nginx", "dnat", "direct")
 WORKLOAD_NAMES = ("bulk1", "bulk8", "cps", "keepalive", "idle")
 IPVS_SKIP = "ipvs: skipped: no IPVS in this kernel"
@@ -197,7 +199,7 @@ def main(argv: list[str]) -> int:
     if not any(runs for per_wl in results.values() for runs in per_wl.values()):
         return status or 1
     from lb.bench import report, workloads as w
-    if not Path("/proc/net/ip_vs").exists():
+    if not ipvs_available():
         notes.append(IPVS_SKIP)
     notes.append(f"wrk -t{w.WRK_THREADS} -c{args.wrk_connections or w.WRK_CONNECTIONS}; idle: "
                  f"{args.idle_connections or w.IDLE_CONNECTIONS} connections opened at {w.IDLE_RATE}/s; "
