@@ -11,6 +11,7 @@ ctypedef struct lb_half:
     uint8_t splicing        # a read filled the copy buffer: this direction is bulk, splice it
 
 ctypedef struct lb_conn:
+    lb_handle h[2]          # first, so that <lb_conn *>(&c.h[side] - side) == c; set once per slab
     int fd[2]               # 0 client, 1 backend
     uint8_t rd[2]           # edge-triggered readiness: set by events, cleared on EAGAIN
     uint8_t wr[2]

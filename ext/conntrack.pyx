@@ -8,13 +8,13 @@ cdef const char *CONN_STATE_NAMES[6]
 CONN_STATE_NAMES[CS_FREE] = "FREE"
 CONN_STATE_NAMES[CS_SYN_SENT] = "SYN_SENT"
 CONN_STATE_NAMES[CS_ESTABLISHED] = "ESTABLISHED"
-CONN_STATE_NAMES[CS_FIN_WAIT] = "FIN_WAIT"
-CONN_STATE_NAMES[CS_CLOSE_WAIT] = "CLOSE_WAIT"
+CONN_STATE_NAMES[CS_CLIENT_FIN] = "FIN_WAIT"
+CONN_STATE_NAMES[CS_BACKEND_FIN] = "CLOSE_WAIT"
 CONN_STATE_NAMES[CS_CLOSING] = "CLOSING"
 
 
 cdef lb_conn *_conn_alloc(lb_worker *w) noexcept nogil:
-    """A zeroed connection, or NULL when out of memory."""
+    """A zeroed connection with its two handles set, or NULL when out of memory."""
     cdef lb_conn *c
     cdef lb_conn *chunk
     cdef lb_conn **chunks
@@ -30,11 +30,16 @@ cdef lb_conn *_conn_alloc(lb_worker *w) noexcept nogil:
         w.chunks[w.n_chunks] = chunk
         w.n_chunks += 1
         for i in range(LB_SLAB_CHUNK - 1, -1, -1):
+            chunk[i].h[0].kind = LB_H_CLIENT
+            chunk[i].h[0].on_event = _on_client_event
+            chunk[i].h[1].kind = LB_H_BACKEND
+            chunk[i].h[1].on_event = _on_backend_event
             chunk[i].next = w.free_list
             w.free_list = &chunk[i]
     c = w.free_list
     w.free_list = c.next
-    memset(c, 0, sizeof(lb_conn))
+    # everything but the handles, which keep their kind and callback for the slab's life
+    memset(&c.fd[0], 0, sizeof(lb_conn) - <size_t>(<char *>&c.fd[0] - <char *>c))
     c.fd[0] = -1
     c.fd[1] = -1
     c.half[0].pipe_r = -1

@@ -1,4 +1,5 @@
-# TCP forwarding: accept, pick, connect with retries, then splice both ways.
+# TCP forwarding: a connection from accept (listener.pyx) on: pick, connect with retries, then
+# splice both ways.
 #
 # Sockets are registered once, edge-triggered, for IN|OUT|RDHUP; the connection records
 # readiness (rd/wr) from events and clears it on EAGAIN, so there is no EPOLL_CTL_MOD on the
@@ -15,8 +16,11 @@
 # (splice in, splice out, splice EAGAIN). Not after RDHUP: the FIN must still be read.
 #
 # Connect: non-blocking, attempt k gets connect_ns[k]; refusal, unreachability or timeout
-# retries the next endpoint (with ClientIP affinity the entry is reset, as kube-proxy does);
-# the client is reset only when every attempt failed.
+# retries with the next pick (with ClientIP affinity the entry is reset, as kube-proxy does);
+# the client is reset when every attempt failed or no endpoint is eligible.
+#
+# Each side is registered with its handle (c.h[0] client, c.h[1] backend); the two callbacks
+# differ only in the side they pass on.
 
 
 cdef inline void _set_nodelay(int fd) noexcept nogil:
@@ -35,69 +39,33 @@ cdef inline void _close_reset(int fd) noexcept nogil:
 cdef inline int _epoll_add_conn(lb_worker *w, lb_conn *c, int side) noexcept nogil:
     cdef epoll_event ev
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
-    ev.data.u64 = <uint64_t><uintptr_t>c | <uint64_t>side
+    ev.data.ptr = &c.h[side]
     if epoll_ctl(w.epfd, EPOLL_CTL_ADD, c.fd[side], &ev) < 0:
         return -errno
     return 0
 
 
-cdef void _on_accept(lb_worker *w, lb_listener *l) noexcept nogil:
-    """Accepts up to LB_ACCEPT_BATCH connections from l."""
-    cdef int i, fd, e
-    cdef lb_addr client
-    for i in range(LB_ACCEPT_BATCH):
-        if l.closed:
-            return
-        client.len = sizeof(sockaddr_in6)
-        fd = accept4(l.fd, <sockaddr *>&client.sa, &client.len, SOCK_NONBLOCK | SOCK_CLOEXEC)
-        if fd < 0:
-            e = errno
-            if e == EAGAIN:
-                return
-            if e == EINTR or e == ECONNABORTED:
-                continue
-            if e == EMFILE or e == ENFILE or e == ENOBUFS or e == ENOMEM:
-                w.accept_emfile += 1
-                _listener_pause(w, l)
-                return
-            w.accept_other += 1
-            return
-        _on_accepted(w, l, fd, &client)
-
-
-cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) noexcept nogil:
-    cdef lb_table *t = w.table
-    cdef lb_addr local
-    cdef lb_conn *c
-    cdef lb_sp *sp
-    cdef int idx
-    if l.wildcard:
-        local.len = sizeof(sockaddr_in6)
-        if getsockname(fd, <sockaddr *>&local.sa, &local.len) < 0:
-            _close_reset(fd)
-            w.accept_other += 1
-            return
-    else:
-        local = l.local
-    idx = _fe_lookup(t, l.listener_id, l.wildcard, &local)
-    if idx < 0:
-        w.no_frontend_resets += 1
-        _close_reset(fd)
-        return
-    sp = &t.sps[idx]
-    if sp.n_eps == 0:
-        sp.state.cnt[w.index].no_endpoint_resets += 1
-        _close_reset(fd)
-        return
-    c = _conn_alloc(w)
+cdef void _conn_open(lb_worker *w, int fd, const lb_addr *client, const lb_addr *local,
+                     lb_sp *sp) noexcept nogil:
+    """Takes over fd, accepted for the service port sp (a row of w.table): picks an endpoint and
+    starts connecting. Resets the client at once when sp has no eligible endpoint (counted in
+    no_endpoint_resets) or no connection struct can be had."""
+    cdef lb_conn *c = _conn_alloc(w)
+    cdef int i
     if c == NULL:
         _close_reset(fd)
         w.accept_other += 1
         return
+    c.client = client[0]
+    i = _pick(w, c, sp, 0)
+    if i < 0:
+        sp.state.cnt[w.index].no_endpoint_resets += 1
+        _close_reset(fd)
+        _conn_release(w, c)
+        return
     w.accepted += 1
     c.fd[0] = fd
-    c.client = client[0]
-    c.frontend = local
+    c.frontend = local[0]
     c.sp_id = sp.sp_id
     c.sp = sp.state
     c.sp.cnt[w.index].live += 1
@@ -105,10 +73,10 @@ cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) no
     c.start_ns = w.now
     c.last_ns = w.now
     # TCP_NODELAY comes from the listener: accepted sockets inherit it (set in add_listener)
-    if _epoll_add_conn(w, c, LB_TAG_CLIENT) < 0:
+    if _epoll_add_conn(w, c, 0) < 0:
         _conn_close(w, c, 1)
         return
-    _connect_next(w, c, sp, 0)
+    _connect_next(w, c, sp, i, 0)
 
 
 cdef void _ep_detach(lb_worker *w, lb_conn *c) noexcept nogil:
@@ -123,27 +91,42 @@ cdef void _ep_detach(lb_worker *w, lb_conn *c) noexcept nogil:
     c.ep = NULL
 
 
-cdef void _connect_next(lb_worker *w, lb_conn *c, lb_sp *sp, bint after_failure) noexcept nogil:
-    """Starts the next connect attempt of c; resets the client when none is left.
-    sp: c's service port in w.table, or NULL to look it up by id (a later attempt may
-    run under a newer table than the one that accepted c)."""
+cdef inline int _pick(lb_worker *w, lb_conn *c, lb_sp *sp, bint failed) noexcept nogil:
+    """Index into sp.eps for c's next connect attempt: through ClientIP affinity when sp has it,
+    else sp's scheduler; -1 when no endpoint is eligible. failed: c's last attempt failed."""
+    cdef lb_pick_ctx ctx
+    _addr_ip16(&c.client, ctx.client_ip)
+    ctx.client_port = <uint16_t>_addr_port(&c.client)
+    ctx.failed = failed
+    ctx.attempt = c.attempt
+    ctx.failed_ep_id = c.ep_id
+    ctx.now = w.now
+    if sp.affinity_ns:
+        return _affinity_pick(sp, &ctx)
+    return sp.ops.pick(sp, &ctx)
+
+
+cdef void _connect_next(lb_worker *w, lb_conn *c, lb_sp *sp, int i, bint failed) noexcept nogil:
+    """Starts c's next connect attempt, moving on while attempts fail at once; resets the client
+    when no attempt is left, no endpoint is eligible or the service port left the table.
+    sp: c's row in w.table, or NULL to look it up by id (a later attempt may run under a newer
+    table than the one that accepted c). i: the endpoint already picked in sp, or -1.
+    failed: the previous attempt failed (counted as a retry; affinity drops the entry)."""
     cdef lb_shared *s = w.shared
     cdef lb_endpoint *ep
-    cdef int i, fd, r
-    cdef uint8_t ip[16]
+    cdef int fd, r
     if sp == NULL:
-        i = _sp_find(w.table, c.sp_id)
-        sp = &w.table.sps[i] if i >= 0 else NULL
-    while sp != NULL and sp.n_eps > 0 and c.attempt < s.n_connect:
-        if after_failure:
+        sp = _sp_find(w.table, c.sp_id)
+    while sp != NULL and c.attempt < s.n_connect:
+        if i < 0:
+            i = _pick(w, c, sp, failed)
+            if i < 0:
+                sp.state.cnt[w.index].no_endpoint_resets += 1
+                break
+        if failed:
             sp.state.cnt[w.index].retries += 1
-        if sp.affinity_ns:
-            _addr_ip16(&c.client, ip)
-            i = _affinity_pick(&sp.state.aff, ip, w.now, sp.affinity_ns, sp.eps, sp.n_eps,
-                               &sp.state.rr, after_failure)
-        else:
-            i = _rr_pick(&sp.state.rr, sp.n_eps)
         ep = &sp.eps[i]
+        i = -1
         c.attempt += 1
         c.ep = ep.state
         c.ep_id = ep.ep_id
@@ -164,7 +147,7 @@ cdef void _connect_next(lb_worker *w, lb_conn *c, lb_sp *sp, bint after_failure)
             r = connect(fd, <sockaddr *>&ep.addr.sa, ep.addr.len)
             if r == 0 or errno == EINPROGRESS:
                 c.fd[1] = fd
-                if _epoll_add_conn(w, c, LB_TAG_BACKEND) == 0:
+                if _epoll_add_conn(w, c, 1) == 0:
                     _timer_set(w, c, w.now + s.connect_ns[c.attempt - 1])
                     return
                 c.fd[1] = -1
@@ -172,7 +155,7 @@ cdef void _connect_next(lb_worker *w, lb_conn *c, lb_sp *sp, bint after_failure)
         sp.state.cnt[w.index].connect_failures += 1
         c.ep.cnt[w.index].connect_failures += 1
         _ep_detach(w, c)
-        after_failure = 1
+        failed = 1
     _conn_close(w, c, 1)
 
 
@@ -185,7 +168,7 @@ cdef void _on_connect_failed(lb_worker *w, lb_conn *c) noexcept nogil:
     c.sp.cnt[w.index].connect_failures += 1
     c.ep.cnt[w.index].connect_failures += 1
     _ep_detach(w, c)
-    _connect_next(w, c, NULL, 1)
+    _connect_next(w, c, NULL, -1, 1)
 
 
 cdef void _on_connected(lb_worker *w, lb_conn *c) noexcept nogil:
@@ -198,7 +181,7 @@ cdef void _on_connected(lb_worker *w, lb_conn *c) noexcept nogil:
     _pump(w, c)
 
 
-cdef void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) noexcept nogil:
+cdef inline void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) noexcept nogil:
     if not c.in_use:
         return
     if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
@@ -209,7 +192,7 @@ cdef void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) no
         c.wr[side] = 1
     if c.state == CS_SYN_SENT:
         # a failed connect always raises EPOLLERR (sk_err is set), so no SO_ERROR call
-        if side == LB_TAG_BACKEND and events & (EPOLLOUT | EPOLLERR | EPOLLHUP):
+        if side == 1 and events & (EPOLLOUT | EPOLLERR | EPOLLHUP):
             if events & (EPOLLERR | EPOLLHUP):
                 _on_connect_failed(w, c)
             else:
@@ -219,11 +202,19 @@ cdef void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) no
     _pump(w, c)
 
 
+cdef void _on_client_event(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil:
+    _on_conn_event(w, <lb_conn *>h, 0, events)          # h is &c.h[0], at offset 0
+
+
+cdef void _on_backend_event(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil:
+    _on_conn_event(w, <lb_conn *>(h - 1), 1, events)    # h is &c.h[1]
+
+
 cdef void _on_timer(lb_worker *w, lb_conn *c) noexcept nogil:
     """c's deadline passed: connect timeout, or idle timeout unless it was active since."""
     if c.state == CS_SYN_SENT:
         if c.fd[1] < 0:
-            _connect_next(w, c, NULL, 0)    # waited for a descriptor
+            _connect_next(w, c, NULL, -1, 0)    # waited for a descriptor
         else:
             _on_connect_failed(w, c)
     elif c.last_ns + w.shared.idle_ns <= w.now:
@@ -333,9 +324,9 @@ cdef void _pump(lb_worker *w, lb_conn *c) noexcept nogil:
     if c.half[0].eof and c.half[1].eof:
         st = CS_CLOSING
     elif c.half[0].eof:
-        st = CS_FIN_WAIT
+        st = CS_CLIENT_FIN
     elif c.half[1].eof:
-        st = CS_CLOSE_WAIT
+        st = CS_BACKEND_FIN
     else:
         st = CS_ESTABLISHED
     if st != c.state:

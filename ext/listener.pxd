@@ -1,4 +1,5 @@
 ctypedef struct lb_listener:
+    lb_handle h             # first: the worker hands &l.h to _on_listener_event
     int fd
     int64_t listener_id
     int wildcard

@@ -4,12 +4,38 @@
 # Python instead hands one SO_REUSEPORT socket per worker (l.worker = k), which spreads
 # connections evenly; EPOLLEXCLUSIVE favours the first idle worker. On EMFILE/ENFILE a worker
 # takes the fd out of its own epoll for LB_EMFILE_BACKOFF_MS instead of spinning on it.
+# An accepted connection's service port comes from the frontend hash (by listener, and for
+# wildcard listeners by the local address); forward.pyx takes it from there.
+
+
+cdef lb_listener *_listener_new(int fd, int64_t listener_id, bint wildcard, int worker) noexcept nogil:
+    """A listener for a validated listening fd (not yet in any epoll); NULL when out of memory."""
+    cdef lb_listener *l = <lb_listener *>calloc(1, sizeof(lb_listener))
+    if l == NULL:
+        return NULL
+    l.h.kind = LB_H_LISTENER
+    l.h.on_event = _on_listener_event
+    l.fd = fd
+    l.listener_id = listener_id
+    l.worker = worker
+    l.wildcard = wildcard
+    pthread_mutex_init(&l.lock, NULL)
+    l.local.len = sizeof(sockaddr_in6)
+    getsockname(fd, <sockaddr *>&l.local.sa, &l.local.len)
+    return l
+
+
+cdef void _listener_free(lb_listener *l) noexcept nogil:
+    """Closes and frees a listener that no epoll holds and no worker can reach."""
+    close(l.fd)
+    pthread_mutex_destroy(&l.lock)
+    free(l)
 
 
 cdef int _listener_arm(lb_listener *l, int epfd) noexcept nogil:
     cdef epoll_event ev
     ev.events = EPOLLIN | EPOLLEXCLUSIVE
-    ev.data.u64 = <uint64_t><uintptr_t>l | LB_TAG_LISTENER
+    ev.data.ptr = &l.h
     if epoll_ctl(epfd, EPOLL_CTL_ADD, l.fd, &ev) < 0:
         return -errno
     return 0
@@ -51,3 +77,54 @@ cdef void _listeners_resume(lb_worker *w, bint all_due) noexcept nogil:
         pthread_mutex_unlock(&l.lock)
         w.n_pauses -= 1
         w.pauses[i] = w.pauses[w.n_pauses]
+
+
+cdef void _on_listener_event(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil:
+    """Accepts up to LB_ACCEPT_BATCH connections from the listener h belongs to; none once the
+    core is stopping (stop unregisters listeners, but a batch may still hold an event)."""
+    cdef lb_listener *l = <lb_listener *>h
+    cdef int i, fd, e
+    cdef lb_addr client
+    if lb_load_int(&w.shared.stopping):
+        return
+    for i in range(LB_ACCEPT_BATCH):
+        if l.closed:
+            return
+        client.len = sizeof(sockaddr_in6)
+        fd = accept4(l.fd, <sockaddr *>&client.sa, &client.len, SOCK_NONBLOCK | SOCK_CLOEXEC)
+        if fd < 0:
+            e = errno
+            if e == EAGAIN:
+                return
+            if e == EINTR or e == ECONNABORTED:
+                continue
+            if e == EMFILE or e == ENFILE or e == ENOBUFS or e == ENOMEM:
+                w.accept_emfile += 1
+                _listener_pause(w, l)
+                return
+            w.accept_other += 1
+            return
+        _on_accepted(w, l, fd, &client)
+
+
+cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) noexcept nogil:
+    """Finds the row of a connection accepted on l and hands it to TCP forwarding; resets it
+    when no frontend matches or the frontend's sp_id has no row (no_frontend_resets)."""
+    cdef lb_addr local
+    cdef int64_t sp_id
+    cdef lb_sp *sp = NULL
+    if l.wildcard:
+        local.len = sizeof(sockaddr_in6)
+        if getsockname(fd, <sockaddr *>&local.sa, &local.len) < 0:
+            _close_reset(fd)
+            w.accept_other += 1
+            return
+    else:
+        local = l.local
+    if _fe_lookup(w.table, l.listener_id, l.wildcard, &local, &sp_id) == 0:
+        sp = _sp_find(w.table, sp_id)
+    if sp == NULL:
+        w.no_frontend_resets += 1
+        _close_reset(fd)
+        return
+    _conn_open(w, fd, client, &local, sp)

@@ -1,10 +1,12 @@
-# ClientIP session affinity, as kube-proxy's userspace proxier (roundrobin.go, affinityState):
-# a client IP keeps the endpoint it was given while it comes back within the timeout, and each
-# use refreshes it. A miss, an expired entry, an entry whose endpoint is no longer in the table,
-# or a reset after a failed connect (kube-proxy's sessionAffinityReset) takes the next round-robin
-# endpoint and records it. Times are integer nanoseconds and "within" means now - last < timeout
-# (kube-proxy truncated to whole seconds). Expired entries are reaped by _affinity_reap.
-# One table per service port, shared by all workers behind a mutex.
+# ClientIP session affinity (persistence, in ipvs' word), as kube-proxy's userspace proxier
+# (k/k pkg/proxy/userspace/roundrobin.go, affinityState): a client IP keeps the endpoint it was
+# given while it comes back within the timeout, and each use refreshes it. A miss, an expired
+# entry, an entry whose endpoint is not eligible or no longer in the row, or a reset after a
+# failed connect (kube-proxy's sessionAffinityReset) asks the service port's scheduler
+# (sp.ops.pick) and records its answer. Times are integer nanoseconds and "within" means
+# now - last < timeout (kube-proxy truncated to whole seconds). Expired entries are reaped by
+# _affinity_reap. One table per service port (in its state, so it carries over applies),
+# shared by all workers behind a mutex.
 
 
 cdef int _affinity_init(lb_affinity *a) noexcept nogil:
@@ -63,33 +65,35 @@ cdef int _affinity_rehash(lb_affinity *a, uint32_t cap, uint64_t now, uint64_t t
     return 0
 
 
-cdef int _affinity_pick(lb_affinity *a, const uint8_t *ip, uint64_t now, uint64_t timeout,
-                        const lb_endpoint *eps, int n, uint64_t *rr, bint reset) noexcept nogil:
-    """Index into eps (n endpoints) for client ip at time now; -1 when n == 0.
-    reset: ignore the recorded entry (the previous connect to it failed) and replace it."""
+cdef int _affinity_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
+    """Index into sp.eps for ctx's client under sp's affinity (sp.state.aff, sp.affinity_ns
+    > 0); -1 when sp has no eligible endpoint, leaving the client's entry as it was.
+    ctx.failed: the recorded endpoint just failed; ask the scheduler and replace the entry."""
+    cdef lb_affinity *a = &sp.state.aff
     cdef lb_affent *e
     cdef int i, idx
-    if n <= 0:
+    if sp.n_eps <= 0:
         return -1
     pthread_mutex_lock(&a.lock)
     if (a.count + 1) * 2 > a.cap:
         if _affinity_rehash(a, a.cap * 2 if a.cap else 16, 0, 0) < 0:
             pthread_mutex_unlock(&a.lock)
-            return _rr_pick(rr, n)
-    e = _affinity_slot(a, ip)
-    if e.used and not reset and <int64_t>(now - e.last_ns) < <int64_t>timeout:
-        for i in range(n):
-            if eps[i].ep_id == e.ep_id:
-                e.last_ns = now
+            return sp.ops.pick(sp, ctx)
+    e = _affinity_slot(a, ctx.client_ip)
+    if e.used and not ctx.failed and <int64_t>(ctx.now - e.last_ns) < <int64_t>sp.affinity_ns:
+        for i in range(sp.n_eps):
+            if sp.eps[i].ep_id == e.ep_id and _ep_eligible(&sp.eps[i]):
+                e.last_ns = ctx.now
                 pthread_mutex_unlock(&a.lock)
                 return i
-    idx = _rr_pick(rr, n)
-    if not e.used:
-        memcpy(e.ip, ip, 16)
-        e.used = 1
-        a.count += 1
-    e.ep_id = eps[idx].ep_id
-    e.last_ns = now
+    idx = sp.ops.pick(sp, ctx)
+    if idx >= 0:
+        if not e.used:
+            memcpy(e.ip, ctx.client_ip, 16)
+            e.used = 1
+            a.count += 1
+        e.ep_id = sp.eps[idx].ep_id
+        e.last_ns = ctx.now
     pthread_mutex_unlock(&a.lock)
     return idx
 
@@ -103,39 +107,43 @@ cdef void _affinity_reap(lb_affinity *a, uint64_t now, uint64_t timeout) noexcep
 
 
 cdef class AffinityTable:
-    """Test hook: one service port's affinity table and rr cursor, driven through the same C
-    functions the workers call. Times are integer nanoseconds."""
-    cdef lb_affinity _a
-    cdef uint64_t _rr
+    """Test hook: one service port's affinity table in front of the rr scheduler, driven
+    through the same C functions the workers call. Times are integer nanoseconds."""
+    cdef lb_spstate *_state     # the affinity table and the rr cursor
     cdef uint64_t _timeout
 
     def __cinit__(self, timeout_ns):
-        _affinity_init(&self._a)
-        self._rr = 0
+        self._state = _spstate_new(0, 1)
+        if self._state == NULL:
+            raise MemoryError()
         self._timeout = timeout_ns
 
     def __dealloc__(self):
-        _affinity_free(&self._a)
+        if self._state != NULL:
+            _spstate_free(self._state)
 
-    def pick(self, client_ip, uint64_t now_ns, endpoints, bint reset=False):
-        """ep_id chosen for client_ip among endpoints (a sequence of ep_ids); None if empty."""
-        cdef uint8_t ip[16]
-        cdef int n = len(endpoints), i, idx
-        if _ip16_parse(client_ip, ip) < 0:
+    def pick(self, client_ip, uint64_t now_ns, endpoints, bint reset=False, weights=None):
+        """ep_id chosen for client_ip among endpoints (a sequence of ep_ids); weights: one per
+        endpoint, <= 0 not eligible, None all eligible. None when no endpoint is eligible."""
+        cdef lb_pick_ctx ctx
+        cdef lb_sp *row
+        cdef int idx
+        memset(&ctx, 0, sizeof(ctx))
+        if _ip16_parse(client_ip, ctx.client_ip) < 0:
             raise ValueError(f"not an IP address: {client_ip!r}")
-        cdef lb_endpoint *eps = <lb_endpoint *>calloc(n if n else 1, sizeof(lb_endpoint))
-        if eps == NULL:
-            raise MemoryError()
+        ctx.now = now_ns
+        ctx.failed = reset
+        ctx.failed_ep_id = -1
+        row = _row_scratch(endpoints, weights, self._state)
         try:
-            for i in range(n):
-                eps[i].ep_id = endpoints[i]
-            idx = _affinity_pick(&self._a, ip, now_ns, self._timeout, eps, n, &self._rr, reset)
-            return None if idx < 0 else eps[idx].ep_id
+            row.affinity_ns = self._timeout
+            idx = _affinity_pick(row, &ctx)
+            return None if idx < 0 else row.eps[idx].ep_id
         finally:
-            free(eps)
+            free(row)
 
     def reap(self, uint64_t now_ns):
-        _affinity_reap(&self._a, now_ns, self._timeout)
+        _affinity_reap(&self._state.aff, now_ns, self._timeout)
 
     def __len__(self):
-        return self._a.count
+        return self._state.aff.count

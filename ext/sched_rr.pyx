@@ -1,13 +1,50 @@
-# Round robin, as kube-proxy's userspace proxier does it (k/k pkg/proxy/userspace/roundrobin.go):
-# one cursor per service port; each new connection takes endpoints[cursor % n] and advances it.
-# The cursor is a 64-bit atomic counter shared by all workers, so the order is global whichever
-# worker accepted, and it survives table applies (it lives in the service port's state).
-# Unlike kube-proxy we neither shuffle nor reset on endpoint changes: the position persists.
+# Round robin, as kube-proxy's userspace proxier (k/k pkg/proxy/userspace/roundrobin.go) and
+# IPVS rr (net/netfilter/ipvs/ip_vs_rr.c): each new connection takes the next endpoint of the
+# row. The cursor is one 64-bit atomic counter per service port, kept in the service port's
+# state: shared by all workers, so the order is global whichever worker accepted, and carried
+# over applies. Unlike kube-proxy we neither shuffle nor reset on endpoint changes.
+#
+# Ineligible endpoints (weight 0: draining or unhealthy) are skipped, as IPVS rr skips
+# weight-0 dests: the scan goes forward from the cursor, at most n steps, and the cursor then
+# moves past the endpoint taken, so the one after a skipped endpoint does not get its turn
+# too. Weights above 0 are otherwise ignored (wrr would use them).
 
 
-cdef inline int _rr_pick(uint64_t *cursor, int n) noexcept nogil:
-    """Index of the next endpoint among n > 0; callable from any thread."""
-    return <int>(lb_fetch_add_u64(cursor, 1) % <uint64_t>n)
+cdef int _rr_pick(uint64_t *cursor, lb_endpoint *eps, int n) noexcept nogil:
+    """Index of the next eligible endpoint among eps[0..n), -1 when none is (n may be 0).
+    Any thread: one atomic add, and a second one only when endpoints were skipped."""
+    cdef uint64_t c
+    cdef int i, k
+    if n <= 0:
+        return -1
+    c = lb_fetch_add_u64(cursor, 1)
+    i = <int>(c % <uint64_t>n)
+    for k in range(n):
+        if _ep_eligible(&eps[i]):
+            if k:
+                lb_fetch_add_u64(cursor, <uint64_t>k)
+            return i
+        i += 1
+        if i == n:
+            i = 0
+    return -1
+
+
+cdef int _rr_init(lb_sp *sp) noexcept nogil:
+    sp.sched_data = NULL        # the cursor lives in sp.state, which outlives rows
+    return 0
+
+
+cdef int _rr_update(lb_sp *sp, lb_sp *old) noexcept nogil:
+    return _rr_init(sp)
+
+
+cdef int _rr_sched_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
+    return _rr_pick(&sp.state.rr, sp.eps, sp.n_eps)
+
+
+cdef void _rr_done(lb_sp *sp) noexcept nogil:
+    pass
 
 
 cdef class RoundRobinCursor:
@@ -19,8 +56,22 @@ cdef class RoundRobinCursor:
         self._cursor = 0
         self._n = n
 
-    def next(self, n=None):
-        cdef int k = self._n if n is None else n
+    def next(self, n=None, weights=None):
+        """Index of the next endpoint among n (or len(weights)); weights: one per endpoint,
+        <= 0 not eligible, None all eligible. None when no endpoint is eligible."""
+        cdef int k = len(weights) if weights is not None else (self._n if n is None else n)
+        cdef lb_sp *row
+        cdef int i
         if k <= 0:
             raise ValueError("RoundRobinCursor.next: need at least one endpoint")
-        return _rr_pick(&self._cursor, k)
+        row = _row_scratch(range(k), weights, NULL)
+        try:
+            i = _rr_pick(&self._cursor, row.eps, row.n_eps)
+        finally:
+            free(row)
+        return None if i < 0 else i
+
+
+cdef lb_sched_ops SCHED_RR = lb_sched_ops(name="rr", init=_rr_init, update=_rr_update,
+                                          pick=_rr_sched_pick, done=_rr_done)
+_sched_register(&SCHED_RR)

@@ -27,25 +27,36 @@ ctypedef struct lb_spcnt:
 # and no connection refers to it.
 ctypedef struct lb_epstate:
     int64_t ep_id
+    int weight              # effective weight, atomic: apply and set_endpoint_state write it,
+                            # picks read it; <= 0: no new connections (_ep_eligible)
     lb_epcnt *cnt
 
 ctypedef struct lb_spstate:
     int64_t sp_id
-    uint64_t rr
-    lb_affinity aff
+    uint64_t rr             # round robin cursor (sched_rr.pyx)
+    lb_affinity aff         # ClientIP affinity entries (sched_affinity.pyx)
     lb_spcnt *cnt
 
 ctypedef struct lb_endpoint:
     int64_t ep_id
+    int weight              # as the table row gave it; apply copies it to state.weight
     lb_epstate *state
     lb_addr addr
 
+# One service port: a row of the table, allocated on its own (eps in the same block) and
+# immutable once published. Consecutive tables share a row while its tuple is unchanged.
 ctypedef struct lb_sp:
     int64_t sp_id
     lb_spstate *state
+    const lb_sched_ops *ops
+    void *sched_data        # the scheduler's: built by ops.init/update, freed by ops.done
     uint64_t affinity_ns    # 0: no ClientIP affinity
     int n_eps
     lb_endpoint *eps
+
+ctypedef struct lb_spslot:
+    int64_t sp_id
+    lb_sp *row              # NULL: free slot
 
 ctypedef struct lb_fekey:
     int64_t listener_id
@@ -56,15 +67,21 @@ ctypedef struct lb_fekey:
 ctypedef struct lb_feslot:
     lb_fekey key
     int used
-    int sp_idx              # index into sps, -1 when the sp_id is not in the table
+    int64_t sp_id           # an id, not a row: the hash does not depend on the rows
 
-# Immutable once published.
+# The frontend hash; consecutive tables share it while the frontends list is unchanged.
+ctypedef struct lb_frontends:
+    uint32_t cap            # a power of two
+    lb_feslot *slots
+
+# Immutable once published. Owns only its arrays: rows and frontends are retired on their own.
 ctypedef struct lb_table:
     uint64_t generation
-    int n_sps
-    lb_sp *sps              # sorted by sp_id
-    uint32_t fe_cap
-    lb_feslot *fe
+    int n_rows
+    lb_sp **rows
+    uint32_t sp_mask        # sp_id hash (open addressing, linear probing): capacity - 1
+    lb_spslot *sp_slots
+    lb_frontends *fe
 
 
 cdef extern from *:

@@ -2,6 +2,7 @@ ctypedef struct lb_worker:
     int index
     int epfd
     int wakefd
+    lb_handle wake              # wakefd's handle: apply/stop write to wakefd to end epoll_wait
     pthread_t thread
     int running                 # thread created and not yet joined
     uint64_t seen_epoch         # last epoch seen at the top of the loop; UINT64_MAX when idle

@@ -2,9 +2,11 @@
 #
 # Top of each iteration: read the epoch, forget/re-arm paused listeners, load the published
 # table and record the epoch as seen. Everything retired at or before that epoch (old tables,
-# removed listeners) is no longer reachable from this worker, which is what lets Python free it.
-# Then epoll_wait (timeout from the timer heap), handle the batch under the worker lock, fire
-# due timers, continue connections that used up their budget, recycle freed structs.
+# rows and frontend hashes, removed listeners) is no longer reachable from this worker, which
+# is what lets Python free it.
+# Then epoll_wait (timeout from the timer heap), handle the batch under the worker lock (each
+# event goes to its descriptor's handle: h.on_event), fire due timers, continue connections
+# that used up their budget, recycle freed structs.
 
 
 cdef inline uint64_t _clock_ns(int clk) noexcept nogil:
@@ -59,9 +61,9 @@ cdef void _reap_affinity(lb_worker *w) noexcept nogil:
     cdef int i
     if t == NULL:
         return
-    for i in range(t.n_sps):
-        if t.sps[i].affinity_ns:
-            _affinity_reap(&t.sps[i].state.aff, w.now, t.sps[i].affinity_ns)
+    for i in range(t.n_rows):
+        if t.rows[i].affinity_ns:
+            _affinity_reap(&t.rows[i].state.aff, w.now, t.rows[i].affinity_ns)
 
 
 cdef void _abort_all(lb_worker *w) noexcept nogil:
@@ -78,8 +80,8 @@ cdef void _worker_loop(lb_worker *w) noexcept nogil:
     cdef lb_shared *s = w.shared
     cdef epoll_event events[LB_EVENTS_BATCH]
     cdef int n, i
-    cdef uint64_t epoch, tag, wake
-    cdef void *p
+    cdef uint64_t epoch
+    cdef lb_handle *h
     w.now = _clock_ns(CLOCK_MONOTONIC)
     w.next_reap = w.now + LB_AFFINITY_REAP_MS * NS_PER_MS
     while True:
@@ -99,15 +101,8 @@ cdef void _worker_loop(lb_worker *w) noexcept nogil:
         w.table = lb_load_table(&s.current)
         pthread_mutex_lock(&w.lock)
         for i in range(n if n > 0 else 0):
-            tag = events[i].data.u64 & LB_TAG_MASK
-            p = <void *><uintptr_t>(events[i].data.u64 & ~(<uint64_t>LB_TAG_MASK))
-            if tag == LB_TAG_LISTENER:
-                if not lb_load_int(&s.stopping):
-                    _on_accept(w, <lb_listener *>p)
-            elif tag == LB_TAG_WAKE:
-                read(w.wakefd, &wake, sizeof(wake))
-            else:
-                _on_conn_event(w, <lb_conn *>p, <int>tag, events[i].events)
+            h = <lb_handle *>events[i].data.ptr
+            h.on_event(w, h, events[i].events)
         _run_timers(w)
         _run_again(w)
         if w.index == 0 and w.now >= w.next_reap:
@@ -127,6 +122,12 @@ cdef void *_worker_main(void *arg) noexcept nogil:
     _worker_loop(w)
     lb_store_u64(&w.seen_epoch, UINT64_MAX)
     return NULL
+
+
+cdef void _on_wake(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil:
+    """Drains the eventfd: the wake-up itself was the message (the loop top rereads state)."""
+    cdef uint64_t v
+    read(w.wakefd, &v, sizeof(v))
 
 
 cdef void _worker_wake(lb_worker *w) noexcept nogil:

@@ -2,16 +2,17 @@
 its own module; this file only knows their flags.
 
 Exit codes: 0 success, 1 the command failed (invalid manifests, no running
-instance), 2 usage error (argparse's convention).
+instance), 2 usage error (argparse's convention). The flags become a frozen
+RunSettings (lb.settings) and plain values; nothing below this module sees argparse.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-DEFAULT_CLUSTER_IP_RANGE = "10.96.0.0/12"
-DEFAULT_NODE_PORT_RANGE = "30000-32767"
-DEFAULT_METRICS_BIND = "127.0.0.1:10249"
+from lb.settings import (DEFAULT_CLUSTER_IP_RANGE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_DUMMY_INTERFACE,
+                         DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_TCP_IDLE_TIMEOUT,
+                         ManifestSettings, RunSettings)
 
 
 def _add_manifest_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
 
     p = sub.add_parser("status", help="show the running instance like ipvsadm -Ln")
-    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND, metavar="HOST:PORT")
+    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND_ADDRESS, metavar="HOST:PORT")
     p.add_argument("--stats", action="store_true", help="connections and bytes per virtual and real server")
     p.add_argument("-c", "--connection", action="store_true", help="list connections like ipvsadm -Lnc")
     p.add_argument("-o", "--output", choices=["json"], default=None)
@@ -78,14 +79,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker threads (default: one per CPU)")
     p.add_argument("--nodeport-addresses", action="append", default=[], metavar="IP|CIDR",
                    help="addresses that serve nodePorts (default: all, 0.0.0.0 and ::)")
-    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND, metavar="HOST:PORT",
+    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND_ADDRESS, metavar="HOST:PORT",
                    help="admin endpoint: /metrics, /healthz, /status (default %(default)s)")
-    p.add_argument("--tcp-idle-timeout", type=float, default=3600.0, metavar="SECONDS",
-                   help="close a TCP connection idle this long (default 3600)")
-    p.add_argument("--drain-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="on shutdown or frontend removal, let connections finish this long (default 10)")
-    p.add_argument("--dummy-interface", default="lb0",
-                   help="interface that holds non-local cluster and external IPs (default lb0)")
+    p.add_argument("--tcp-idle-timeout", type=float, default=DEFAULT_TCP_IDLE_TIMEOUT, metavar="SECONDS",
+                   help="close a TCP connection idle this long (default %(default)g)")
+    p.add_argument("--drain-timeout", type=float, default=DEFAULT_DRAIN_TIMEOUT, metavar="SECONDS",
+                   help="on shutdown or frontend removal, let connections finish this long (default %(default)g)")
+    p.add_argument("--dummy-interface", default=DEFAULT_DUMMY_INTERFACE,
+                   help="interface that holds non-local cluster and external IPs (default %(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,22 +105,48 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("unrecognized arguments: " + " ".join(extra))
     try:
         if args.command in ("validate", "get", "describe", "render"):
-            from lb import offline
-            return getattr(offline, args.command)(args)
+            return _offline(args)
         if args.command == "run":
             from lb import control
-            return control.run(args)
+            return control.run(run_settings(args))
         if args.command == "status":
             from lb import status
-            return status.main(args)
+            return status.main(args.metrics_bind_address, stats=args.stats, connections=args.connection,
+                               output=args.output)
         if args.command == "demo":
             from lb import demo
-            return demo.main(args)
+            return demo.main(workers=args.workers, requests=args.requests,
+                             metrics_bind_address=args.metrics_bind_address, serve=args.serve)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     return 2
+
+
+def manifest_settings(args) -> ManifestSettings:
+    return ManifestSettings(files=tuple(args.files), service_cluster_ip_range=args.service_cluster_ip_range,
+                            service_node_port_range=args.service_node_port_range)
+
+
+def run_settings(args) -> RunSettings:
+    return RunSettings(files=tuple(args.files), service_cluster_ip_range=args.service_cluster_ip_range,
+                       service_node_port_range=args.service_node_port_range, workers=args.workers,
+                       nodeport_addresses=tuple(args.nodeport_addresses),
+                       metrics_bind_address=args.metrics_bind_address, tcp_idle_timeout=args.tcp_idle_timeout,
+                       drain_timeout=args.drain_timeout, dummy_interface=args.dummy_interface)
+
+
+def _offline(args) -> int:
+    from lb import offline
+    settings = manifest_settings(args)
+    if args.command == "validate":
+        return offline.validate(settings, verbose=args.verbose)
+    if args.command == "render":
+        return offline.render(settings, args.mode, tuple(args.node_ip))
+    query = offline.Query(args.resource, args.name, args.namespace, args.all_namespaces,
+                          getattr(args, "output", None))
+    return getattr(offline, args.command)(settings, query)
 
 
 if __name__ == "__main__":

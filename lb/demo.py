@@ -10,7 +10,6 @@ The backends double as the test suite's backends (`backend_main`).
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import errno
 import io
@@ -20,6 +19,7 @@ import sys
 import tempfile
 
 from lb.addresses import host_port
+from lb.settings import RunSettings
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_manifests")
 VIP, PORT = "127.10.97.97", 8080
@@ -109,11 +109,9 @@ async def http_get(ip: str, port: int, path: str = "/") -> str:
 
 
 # -- the walk-through --------------------------------------------------------------
-def _control_args(files: list[str], metrics: str, workers) -> argparse.Namespace:
-    return argparse.Namespace(files=files, service_cluster_ip_range="10.96.0.0/12",
-                              service_node_port_range="30000-32767", workers=workers or 2,
-                              nodeport_addresses=["127.0.0.1"], metrics_bind_address=metrics,
-                              tcp_idle_timeout=60.0, drain_timeout=1.0, dummy_interface="lb0")
+def _settings(files: list[str], metrics: str, workers) -> RunSettings:
+    return RunSettings(files=tuple(files), workers=workers or 2, nodeport_addresses=("127.0.0.1",),
+                       metrics_bind_address=metrics, tcp_idle_timeout=60.0, drain_timeout=1.0)
 
 
 async def _curl(ip: str, port: int) -> str:
@@ -141,9 +139,12 @@ async def _requests(n: int, out) -> list[str]:
     return answers
 
 
-async def walkthrough(args, out=sys.stdout) -> int:
-    from lb.control import Control, EventLog
-    from lb.status import fetch, format_list
+async def walkthrough(workers: int | None = None, requests: int = 6, metrics_bind_address: str = "127.0.0.1:0",
+                      serve: bool = False, out=sys.stdout) -> int:
+    from lb.control import Control
+    from lb.eventlog import EventLog
+    from lb.ipvsadm import format_list
+    from lb.status import fetch
 
     logbuf = io.StringIO()
     work = tempfile.mkdtemp(prefix="lb-demo-")
@@ -162,23 +163,23 @@ async def walkthrough(args, out=sys.stdout) -> int:
             print(f"#   {name}  {host_port(ip, PORT)}  {node}", file=out)
         files = [os.path.join(work, "pods.yaml"), os.path.join(work, "service-clusterip.yaml")]
         print(f"$ lb run -f {' -f '.join(files)}", file=out)
-        control = Control(_control_args(files, args.metrics_bind_address, args.workers), log=EventLog(logbuf))
+        control = Control(_settings(files, metrics_bind_address, workers), log=EventLog(logbuf))
         if not await control.start():
             sys.stderr.write(logbuf.getvalue())
             return 1
-        if control.listen_errors:
-            for hint in control.listen_errors.values():
+        if control.instance.serving_errors:
+            for hint in dict.fromkeys(control.instance.serving_errors.values()):
                 print(f"lb demo: {hint}", file=sys.stderr)
             return 1
         await control.start_admin()
         print(f"# serving {VIP}:{PORT} (clusterIP of study/service-clusterip), scheduler rr\n", file=out)
-        rr = await _requests(args.requests, out)
+        rr = await _requests(requests, out)
 
         print("\n# the same Service with sessionAffinity: ClientIP, reloaded in place:", file=out)
         shutil.copy(os.path.join(DEMO_DIR, "service-clusterip-affinity.yaml"),
                     os.path.join(work, "service-clusterip.yaml"))
         await control.reload("demo")
-        sticky = await _requests(args.requests, out)
+        sticky = await _requests(requests, out)
 
         print("\n$ lb status", file=out)
         if control.admin_address is not None:
@@ -186,7 +187,7 @@ async def walkthrough(args, out=sys.stdout) -> int:
             doc = await asyncio.get_running_loop().run_in_executor(None, fetch, address)
         else:
             from lb.admin.views import status
-            doc = status(control)
+            doc = status(control.instance)
         out.write(format_list(doc))
         out.flush()
         ok = len(set(rr)) == min(len(PODS), len(rr)) and len(set(sticky)) == 1
@@ -194,24 +195,26 @@ async def walkthrough(args, out=sys.stdout) -> int:
             print("lb demo: the answers above are not what rr and ClientIP affinity give; log:", file=sys.stderr)
             sys.stderr.write(logbuf.getvalue())
             return 1
-        if getattr(args, "serve", False):
+        if serve:
             print(f"\n# serving until Ctrl-C; try: curl {VIP}:{PORT}; lb status --metrics-bind-address "
                   f"{host_port(*control.admin_address) if control.admin_address else ''}", file=out, flush=True)
             await asyncio.Event().wait()
         return 0
     finally:
-        if control is not None and control.core is not None:
+        if control is not None and control.serving is not None:
             await control.shutdown()
+            control.serving.cleanup()
         for s in pods:
             s.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main(args) -> int:
+def main(**options) -> int:
+    """`lb demo` (options: walkthrough's keywords)."""
     import uvloop
 
     try:
-        return uvloop.run(walkthrough(args))
+        return uvloop.run(walkthrough(**options))
     except KeyboardInterrupt:
         return 0
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 ERROR = "error"
 WARNING = "warning"
@@ -35,6 +36,11 @@ class Diagnostic:
             text = f'{self.kind} "{obj}" is invalid: '
             return f"{where}: {text}{self.field + ': ' if self.field else ''}{self.message}"
         return f"{where}: error: {self.message}"
+
+
+def errors_of(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """The errors among diagnostics (warnings left out)."""
+    return tuple(d for d in diagnostics if d.severity == ERROR)
 
 
 # The API server's field error types (apimachinery field.ErrorType).

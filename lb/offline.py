@@ -1,8 +1,8 @@
 """`lb validate|get|describe|render`: commands that read manifests and print, no serving.
 
-Each handler takes the argparse namespace from lb.cli and returns the exit code:
-0 success, 1 invalid manifests or a missing object, 2 usage errors (bad flags or
-paths). Messages mirror kubectl's ("No resources found in study namespace.").
+Each handler takes the ManifestSettings and options lb.cli parsed, and returns the
+exit code: 0 success, 1 invalid manifests or a missing object, 2 usage errors (bad
+flags or paths). Messages mirror kubectl's ("No resources found in study namespace.").
 """
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from lb import tables
+from lb import kubectl
 from lb.config.model import Service
+from lb.config.loader import load_paths
 from lb.diagnostics import ERROR, WARNING
+from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
+from lb.snapshot.build import build_snapshot
+from lb.snapshot.controllers import endpoints_objects
 
 RESOURCES = {
     "svc": "services", "service": "services", "services": "services",
@@ -38,28 +43,38 @@ class UsageError(Exception):
 def command(handler):
     """Wraps a handler so that a UsageError anywhere in it becomes its one line and exit 2."""
     @functools.wraps(handler)
-    def run(args) -> int:
+    def run(*args, **kwargs) -> int:
         try:
-            return handler(args)
+            return handler(*args, **kwargs)
         except UsageError as exc:
             _err(str(exc))
             return 2
     return run
 
 
-def _check_paths(args) -> None:
-    for path in args.files:
+@dataclass(frozen=True)
+class Query:
+    """What `get` and `describe` were asked for."""
+    resource: str
+    name: str | None = None
+    namespace: str | None = None
+    all_namespaces: bool = False
+    output: str | None = None        # wide, yaml, json
+
+
+def _check_paths(settings: ManifestSettings) -> None:
+    for path in settings.files:
         if not os.path.exists(path):
             raise UsageError(f'error: the path "{path}" does not exist')
 
 
-def _load(args, file_results=None) -> Snapshot:
-    """The snapshot for args.files; UsageError for a missing path or a bad range flag."""
-    _check_paths(args)
-    from lb.config.pipeline import build_snapshot
+def _load(settings: ManifestSettings, file_results=None) -> Snapshot:
+    """The snapshot of the settings' files; UsageError for a missing path or a bad range flag."""
+    _check_paths(settings)
+    if file_results is None:
+        file_results = load_paths(settings.files)
     try:
-        return build_snapshot(args.files, args.service_cluster_ip_range, args.service_node_port_range,
-                              file_results=file_results)
+        return build_snapshot(file_results, settings)
     except ValueError as exc:
         raise UsageError(f"lb: error: {exc}") from None
 
@@ -69,30 +84,29 @@ def _plural(n: int, word: str) -> str:
 
 
 @command
-def validate(args) -> int:
-    from lb.config.loader import load_paths
-    _check_paths(args)
-    results = load_paths(list(args.files))
-    snap = _load(args, file_results=results)
+def validate(settings: ManifestSettings, verbose: bool = False) -> int:
+    _check_paths(settings)
+    results = load_paths(settings.files)
+    snap = _load(settings, file_results=results)
     for diag in snap.diagnostics:
         _err(str(diag))
-    if args.verbose:
+    if verbose:
         for line in snap.skipped:
             print(line)
     objects = {(type(o).__name__, getattr(o, "kind", ""), getattr(o, "namespace", ""), o.name)
                for fr in results for o in fr.objects}
     errors = sum(1 for d in snap.diagnostics if d.severity == ERROR)
     warnings = sum(1 for d in snap.diagnostics if d.severity == WARNING)
-    print(f"{', '.join(args.files)}: {_plural(len(objects), 'object')}, "
+    print(f"{', '.join(settings.files)}: {_plural(len(objects), 'object')}, "
           f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
     return 1 if errors else 0
 
 
 # --- get ---------------------------------------------------------------------------
 
-def _scope(args) -> str | None:
+def _scope(query: Query) -> str | None:
     """The namespace to list, None for every namespace (-A)."""
-    return None if args.all_namespaces else (args.namespace or "default")
+    return None if query.all_namespaces else (query.namespace or "default")
 
 
 def _none_found(namespace: str | None) -> None:
@@ -106,50 +120,50 @@ def _report_errors(snap: Snapshot) -> None:
 
 
 @command
-def get(args) -> int:
-    resource = RESOURCES.get(args.resource.lower())
+def get(settings: ManifestSettings, query: Query) -> int:
+    resource = RESOURCES.get(query.resource.lower())
     if resource is None:
-        _err(f'error: the server doesn\'t have a resource type "{args.resource}"')
+        _err(f'error: the server doesn\'t have a resource type "{query.resource}"')
         return 2
-    snap = _load(args)
+    snap = _load(settings)
     _report_errors(snap)
-    namespace = _scope(args)
+    namespace = _scope(query)
     now = time.time()
     mtime_of = snap.file_mtimes.get
-    wide = args.output == "wide"
+    wide = query.output == "wide"
 
     if resource == "services":
         items = [v.service for v in snap.services]
-        render = lambda xs: tables.services_table(xs, now, wide, namespace is None, mtime_of)  # noqa: E731
+        render = lambda xs: kubectl.services_table(xs, now, wide, namespace is None, mtime_of)  # noqa: E731
         manifest = _service_manifest
     elif resource == "endpoints":
-        items = endpoints_items(snap)
-        render = lambda xs: tables.endpoints_table(xs, now, namespace is None)  # noqa: E731
+        items = endpoints_objects(snap)
+        render = lambda xs: kubectl.endpoints_table(xs, now, namespace is None)  # noqa: E731
         manifest = lambda it: it.manifest  # noqa: E731
     elif resource == "endpointslices":
         items = _endpoint_slices(snap)
-        render = lambda xs: tables.endpointslices_table(xs, now, namespace is None, mtime_of)  # noqa: E731
+        render = lambda xs: kubectl.endpointslices_table(xs, now, namespace is None, mtime_of)  # noqa: E731
         manifest = lambda es: es.manifest  # noqa: E731
     else:
         items = list(snap.pods)
-        render = lambda xs: tables.pods_table(xs, now, wide, namespace is None, mtime_of)  # noqa: E731
+        render = lambda xs: kubectl.pods_table(xs, now, wide, namespace is None, mtime_of)  # noqa: E731
         manifest = lambda p: p.manifest  # noqa: E731
 
     items = [it for it in items if namespace is None or it.namespace == namespace]
     items.sort(key=lambda it: (it.namespace, it.name))
-    if args.name:
-        items = [it for it in items if it.name == args.name]
+    if query.name:
+        items = [it for it in items if it.name == query.name]
         if not items:
-            _err(f'Error from server (NotFound): {resource} "{args.name}" not found')
+            _err(f'Error from server (NotFound): {resource} "{query.name}" not found')
             return 1
     if not items:
         _none_found(namespace)
         return 0
-    if args.output in ("yaml", "json"):
+    if query.output in ("yaml", "json"):
         docs = [_plain(manifest(it)) for it in items]
-        doc = docs[0] if args.name else {"apiVersion": "v1", "items": docs, "kind": "List",
+        doc = docs[0] if query.name else {"apiVersion": "v1", "items": docs, "kind": "List",
                                          "metadata": {"resourceVersion": ""}}
-        _print_doc(doc, args.output)
+        _print_doc(doc, query.output)
         return 0
     sys.stdout.write(render(items))
     return 0
@@ -162,65 +176,6 @@ def _endpoint_slices(snap: Snapshot) -> list:
             seen.add((es.namespace, es.name))
             out.append(es)
     return out
-
-
-def endpoints_items(snap: Snapshot) -> list[tables.EndpointsItem]:
-    """The v1 Endpoints objects a cluster would hold: those in the files, and for each
-    Service with a selector and none in the files, what the endpoints controller writes."""
-    grouped: dict[tuple[str, str], list] = {}
-    for es in snap.endpoint_sets:
-        if es.kind == "Endpoints":
-            grouped.setdefault((es.namespace, es.name), []).append(es)
-    items = []
-    for (ns, name), sets in grouped.items():
-        subsets = tuple((tuple(a.ip for a in es.addresses if a.ready), tuple(p.port for p in es.ports))
-                        for es in sets)
-        src = sets[0].source
-        mtime = (src.mtime or snap.file_mtimes.get(src.path, 0.0)) if src else 0.0
-        items.append(tables.EndpointsItem(ns, name, subsets, mtime, sets[0].manifest))
-    for view in snap.services:
-        svc = view.service
-        if not svc.selector or svc.type == "ExternalName" or (svc.namespace, svc.name) in grouped:
-            continue
-        subsets, raw = [], []
-        for rp in view.ports:
-            for port in sorted({ep.port for ep in rp.endpoints}):
-                eps = [ep for ep in rp.endpoints if ep.port == port]
-                ready = tuple(ep.ip for ep in eps if ep.ready)
-                subsets.append((ready, (port,)))
-                raw.append(_endpoints_subset(eps, rp.port.name, port, rp.port.protocol))
-        src = svc.source
-        mtime = (src.mtime or snap.file_mtimes.get(src.path, 0.0)) if src else 0.0
-        manifest = {"apiVersion": "v1", "kind": "Endpoints",
-                    "metadata": {"name": svc.name, "namespace": svc.namespace, "labels": dict(svc.labels)},
-                    "subsets": raw}
-        items.append(tables.EndpointsItem(svc.namespace, svc.name, tuple(subsets), mtime, manifest))
-    return items
-
-
-def _endpoints_subset(eps, name: str, port: int, protocol: str) -> dict:
-    def addr(ep):
-        out = {"ip": ep.ip}
-        if ep.hostname:
-            out["hostname"] = ep.hostname
-        if ep.node_name:
-            out["nodeName"] = ep.node_name
-        if ep.target_ref:
-            kind, _, ref = ep.target_ref.partition("/")
-            out["targetRef"] = {"kind": kind, "name": ref}
-        return out
-    subset = {}
-    ready = [addr(ep) for ep in eps if ep.ready]
-    not_ready = [addr(ep) for ep in eps if not ep.ready]
-    if ready:
-        subset["addresses"] = ready
-    if not_ready:
-        subset["notReadyAddresses"] = not_ready
-    port_doc = {"port": port, "protocol": protocol}
-    if name:
-        port_doc = {"name": name, **port_doc}
-    subset["ports"] = [port_doc]
-    return subset
 
 
 def _service_manifest(svc: Service) -> dict:
@@ -257,24 +212,24 @@ def _print_doc(doc, output: str) -> None:
 # --- describe ----------------------------------------------------------------------
 
 @command
-def describe(args) -> int:
-    if RESOURCES.get(args.resource.lower()) != "services":
-        _err(f'error: lb describes services only, not "{args.resource}"')
+def describe(settings: ManifestSettings, query: Query) -> int:
+    if RESOURCES.get(query.resource.lower()) != "services":
+        _err(f'error: lb describes services only, not "{query.resource}"')
         return 2
-    snap = _load(args)
+    snap = _load(settings)
     _report_errors(snap)
-    namespace = _scope(args)
+    namespace = _scope(query)
     views = [v for v in snap.services if namespace is None or v.service.namespace == namespace]
-    if args.name:
-        views = [v for v in views if v.service.name == args.name]
+    if query.name:
+        views = [v for v in views if v.service.name == query.name]
         if not views:
-            _err(f'Error from server (NotFound): services "{args.name}" not found')
+            _err(f'Error from server (NotFound): services "{query.name}" not found')
             return 1
     if not views:
         _none_found(namespace)
         return 0
     with_sets = {(es.namespace, es.service_name) for es in snap.endpoint_sets}
-    texts = [tables.describe_service(v, (v.service.namespace, v.service.name) in with_sets) for v in views]
+    texts = [kubectl.describe_service(v, (v.service.namespace, v.service.name) in with_sets) for v in views]
     # kubectl separates described objects with two empty lines
     sys.stdout.write("\n\n".join(texts))
     return 0
@@ -283,8 +238,8 @@ def describe(args) -> int:
 # --- render ------------------------------------------------------------------------
 
 @command
-def render(args) -> int:
-    snap = _load(args)
+def render(settings: ManifestSettings, mode: str, node_ips: tuple[str, ...] = ()) -> int:
+    snap = _load(settings)
     if snap.errors:
         for diag in snap.diagnostics:
             _err(str(diag))
@@ -292,8 +247,8 @@ def render(args) -> int:
     from lb.kernel import IPVS_MISSING, ipvs_available
     from lb.render import render as render_rules
     warnings: list[str] = []
-    text = render_rules(snap, args.mode, args.node_ip, warnings=warnings)
-    if args.mode == "ipvs" and not ipvs_available():
+    text = render_rules(snap, mode, node_ips, warnings=warnings)
+    if mode == "ipvs" and not ipvs_available():
         warnings.append(f"{IPVS_MISSING}: the rules are ipvsadm-restore input for a machine that has it")
     for note in warnings:
         _err(f"lb render: {note}")

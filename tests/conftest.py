@@ -322,3 +322,33 @@ def keepalive():
     yield open_
     for c in opened:
         c.close()
+
+
+# -- core harness ---------------------------------------------------------------------------------
+# Fixtures of the lb._core scenario tests (tests/test_core_*.py); their helpers live in
+# tests/core_harness.py, imported when a fixture runs so that other tests never load lb._core.
+
+@pytest.fixture
+def proxy():
+    """A started lb._core.Core with 2 workers (core_harness.Proxy), stopped at teardown."""
+    from core_harness import Proxy
+    p = Proxy()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def tcp_backends():
+    """tcp_backends(n=1, ip="127.0.0.{}", **kw) -> n in-process core_harness.Backend servers,
+    one per address from 127.0.0.2 up (or all on ip without "{}"), closed at teardown."""
+    from core_harness import Backend
+    made = []
+
+    def make(n=1, ip="127.0.0.{}", **kw):
+        for i in range(n):
+            made.append(Backend(ip.format(2 + len(made)) if "{}" in ip else ip, **kw))
+        return made[-n:]
+
+    yield make
+    for b in made:
+        b.close()

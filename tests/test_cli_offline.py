@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lb import tables
+from lb import kubectl
 from lb.config.model import Service, ServicePort
-from lb.snapshot import ResolvedEndpoint, ResolvedPort, ServiceView
+from lb.config.model import Endpoint
+from lb.snapshot import ResolvedPort, ServiceView
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "configs" / "seed"
@@ -55,7 +56,7 @@ def check_golden(name: str, text: str) -> None:
 # --- the kubectl layout, without files ---------------------------------------------
 
 def test_tabwriter_pads_columns_to_widest_cell_plus_three():
-    out = tables.table(["NAME", "AGE"], [["service-clusterip", "10s"], ["a", "5m47s"]])
+    out = kubectl.table(["NAME", "AGE"], [["service-clusterip", "10s"], ["a", "5m47s"]])
     assert out == ("NAME                AGE\n"
                    "service-clusterip   10s\n"
                    "a                   5m47s\n")
@@ -63,7 +64,7 @@ def test_tabwriter_pads_columns_to_widest_cell_plus_three():
 
 def test_tabwriter_column_blocks_break_on_lines_without_that_column():
     text = "Port:\t<unset>\t80/TCP\nTargetPort:\t80/TCP\nNodePort:\tlonger-name\t30002/TCP\n"
-    assert tables.tabwrite(text, 0, 2) == ("Port:        <unset>  80/TCP\n"
+    assert kubectl.tabwrite(text, 0, 2) == ("Port:        <unset>  80/TCP\n"
                                           "TargetPort:  80/TCP\n"
                                           "NodePort:    longer-name  30002/TCP\n")
 
@@ -74,13 +75,13 @@ def test_tabwriter_column_blocks_break_on_lines_without_that_column():
     (-5, "<invalid>"),
 ])
 def test_age_in_kubectl_duration_format(seconds, text):
-    assert tables.human_duration(seconds) == text
+    assert kubectl.human_duration(seconds) == text
 
 
 def test_endpoints_cell_lists_three_then_counts_the_rest():
     subsets = ((("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"), (80,)),)
-    assert tables.format_endpoints(subsets) == "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 2 more..."
-    assert tables.format_endpoints(()) == "<none>"
+    assert kubectl.format_endpoints(subsets) == "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 2 more..."
+    assert kubectl.format_endpoints(()) == "<none>"
 
 
 def test_describe_multiport_load_balancer_with_labels():
@@ -91,9 +92,9 @@ def test_describe_multiport_load_balancer_with_labels():
                   session_affinity="ClientIP", affinity_timeout=10800, external_traffic_policy="Local",
                   internal_traffic_policy="Cluster", labels={"tier": "edge", "app": "web"},
                   annotations={"note": "hi"})
-    eps = tuple(ResolvedEndpoint(f"10.0.0.{i}", 8080, ready=i != 2) for i in range(1, 4))
+    eps = tuple(Endpoint(f"10.0.0.{i}", 8080, ready=i != 2) for i in range(1, 4))
     view = ServiceView(svc, (ResolvedPort(ports[0], eps, eps), ResolvedPort(ports[1], (), ())))
-    assert tables.describe_service(view, True) == textwrap.dedent("""\
+    assert kubectl.describe_service(view, True) == textwrap.dedent("""\
         Name:                     edge
         Namespace:                study
         Labels:                   app=web

@@ -19,7 +19,8 @@ import pytest
 from lb.config.model import ServicePort, Service
 from lb.render import render, render_iptables, render_ipvs, render_nftables
 from lb.render import naming
-from lb.snapshot import ResolvedEndpoint, ResolvedPort, ServiceView, Snapshot
+from lb.config.model import Endpoint
+from lb.snapshot import ResolvedPort, ServiceView, Snapshot
 
 GOLDEN = Path(__file__).parent / "golden"
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -50,7 +51,7 @@ def view(svc: Service, endpoints_by_port: dict | None = None, ips=SEED_PODS, ep_
             raw = endpoints_by_port.get(sp.name, [])
         else:
             raw = [(ip, ep_port or sp.target_port, True) for ip in ips]
-        eps = tuple(sorted((ResolvedEndpoint(ip, p, ready=r, serving=r) for ip, p, r in raw),
+        eps = tuple(sorted((Endpoint(ip, p, ready=r, serving=r) for ip, p, r in raw),
                            key=lambda e: (e.ip, e.port)))
         ports.append(ResolvedPort(sp, eps, tuple(e for e in eps if e.ready)))
     return ServiceView(svc, tuple(ports))
@@ -348,7 +349,7 @@ def test_ipvs_rules_load_into_the_kernel_or_its_absence_is_reported(netns):
     assert "IPVS not available in this kernel" in cli.stderr
 
 
-# --- the shipped manifests (once lb.config.pipeline exists) -------------------------------
+# --- the shipped manifests -------------------------------
 
 def _config_dirs() -> list[Path]:
     return sorted(p for p in (list((CONFIGS / "seed").glob("*")) + [CONFIGS / "demo"]) if p.is_dir())
@@ -356,8 +357,9 @@ def _config_dirs() -> list[Path]:
 
 @pytest.mark.parametrize("folder", _config_dirs(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_configs_render_and_load(netns, folder):
-    from lb.config.pipeline import build_snapshot
-    snap = build_snapshot([str(folder)])
+    from lb.config.loader import load_paths
+    from lb.snapshot.build import build_snapshot
+    snap = build_snapshot(load_paths([str(folder)]))
     assert snap.services, f"{folder}: no Service loaded"
     assert not snap.errors, "\n".join(map(str, snap.errors))
     node_ips = ("192.168.1.10",)

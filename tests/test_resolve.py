@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from lb.config.model import (
-    ContainerPort, EndpointAddress, EndpointPort, EndpointSet, Pod, Service, ServicePort,
+    ContainerPort, Endpoint, EndpointPort, EndpointSet, Pod, Service, ServicePort,
 )
-from lb.config.resolve import endpoint_sets_from_pods, resolve, resolve_service
+from lb.snapshot.controllers import endpoint_sets_from_pods
+from lb.snapshot.resolve import resolve, resolve_service
 
 
 def svc(name="web", ports=(("", 80, 80),), selector=None, publish=False, type="ClusterIP",
@@ -25,7 +26,7 @@ def pod(name, ip, ready=True, labels=None, terminating=False, ports=(), phase="R
 
 def eset(addrs, ports=(("", 80),), kind="EndpointSlice", name="web-abc", service="web"):
     return EndpointSet(namespace="study", service_name=service, kind=kind, name=name, address_type="IPv4",
-                       addresses=tuple(a if isinstance(a, EndpointAddress) else EndpointAddress(a) for a in addrs),
+                       addresses=tuple(a if isinstance(a, Endpoint) else Endpoint(a) for a in addrs),
                        ports=tuple(EndpointPort(n, p, proto[0] if proto else "TCP") for n, p, *proto in ports))
 
 
@@ -59,7 +60,7 @@ def test_not_ready_pods_are_endpoints_but_not_usable():
 def test_publish_not_ready_addresses_makes_every_endpoint_ready():
     views, _ = view_of([svc(selector={"app": "web"}, publish=True)], pods=[pod("b", "10.0.0.2", ready=False)])
     assert addresses(views["web"].ports[0].usable) == ["10.0.0.2:80"]
-    sets = [eset([EndpointAddress("10.0.0.9", ready=False)])]
+    sets = [eset([Endpoint("10.0.0.9", ready=False)])]
     views, _ = view_of([svc(publish=True)], sets=sets)
     assert addresses(views["web"].ports[0].usable) == ["10.0.0.9:80"]
 
@@ -104,7 +105,7 @@ def test_dual_stack_pod_ips_follow_the_service_families():
 
 
 def test_slices_are_merged_and_deduplicated_by_ip_and_port():
-    sets = [eset([EndpointAddress("10.0.0.2", ready=False), "10.0.0.10"], name="web-1"),
+    sets = [eset([Endpoint("10.0.0.2", ready=False), "10.0.0.10"], name="web-1"),
             eset(["10.0.0.2", "10.0.0.1"], name="web-2"),
             eset(["10.0.0.1"], ports=(("", 81),), name="web-3")]
     views, generated = view_of([svc(selector={"app": "web"})], sets=sets, pods=[pod("x", "10.9.9.9")])

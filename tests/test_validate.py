@@ -254,7 +254,7 @@ def defaulted(patch: dict):
 
 def test_defaults_of_a_minimal_service():
     svc = defaulted({})
-    assert (svc.type, svc.session_affinity, svc.affinity_timeout) == ("ClusterIP", "None", None)
+    assert (svc.type, svc.session_affinity, svc.affinity_timeout) == ("ClusterIP", "None", 0)
     assert svc.ports[0].protocol == "TCP" and svc.ports[0].target_port == 80 and svc.ports[0].node_port is None
     assert (svc.internal_traffic_policy, svc.external_traffic_policy) == ("Cluster", None)
     assert (svc.cluster_ip, svc.cluster_ips) == ("", ())
@@ -295,7 +295,7 @@ def test_service_defaulting(patch, attr, value):
 
 def test_affinity_none_drops_a_given_config_as_the_api_server_does():
     svc = defaulted(spec(sessionAffinityConfig={"clientIP": {"timeoutSeconds": 5}}))
-    assert "sessionAffinityConfig" not in svc.manifest["spec"] and svc.affinity_timeout is None
+    assert "sessionAffinityConfig" not in svc.manifest["spec"] and svc.affinity_timeout == 0
 
 
 def test_load_balancer_defaults():

@@ -1,7 +1,7 @@
 # OS declarations used by the core. Everything here is callable without the GIL.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t, uintptr_t, UINT64_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memset, memcpy, memcmp, strerror
+from libc.string cimport memset, memcpy, memcmp, strcmp, strerror
 
 
 cdef extern from "<errno.h>" nogil:
@@ -209,7 +209,7 @@ cdef extern from "<pthread.h>" nogil:
 
 
 # GCC atomics. Counters written by one worker stay plain; these are for the few words that
-# cross threads (rr cursors, the published table, epochs, the stop flag).
+# cross threads (rr cursors, endpoint weights, the published table, epochs, the stop flag).
 cdef extern from *:
     """
     #define lb_load_acq(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)

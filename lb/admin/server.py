@@ -19,8 +19,10 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
 
 
 class AdminServer:
-    def __init__(self, control):
-        self.control = control
+    """Serves views of the Instance that `instance()` returns at each request."""
+
+    def __init__(self, instance):
+        self.instance = instance
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -60,13 +62,14 @@ class AdminServer:
             return 405, "text/plain", b"only GET\n"
         url = urlsplit(target)
         query = parse_qs(url.query)
+        instance = self.instance()
         if url.path == "/healthz":
-            return 200, "application/json", _json(views.health(self.control))
+            return 200, "application/json", _json(views.health(instance))
         if url.path == "/metrics":
-            return 200, PROMETHEUS_TEXT, views.metrics(self.control).encode()
+            return 200, PROMETHEUS_TEXT, views.metrics(instance).encode()
         if url.path == "/status":
             want = query.get("connections", ["0"])[0] not in ("0", "false", "")
-            return 200, "application/json", _json(views.status(self.control, connections=want))
+            return 200, "application/json", _json(views.status(instance, connections=want))
         return 404, "text/plain", b"not found: try /status, /metrics or /healthz\n"
 
 

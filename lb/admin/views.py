@@ -1,14 +1,14 @@
 """What the admin endpoint answers: /healthz, /status (JSON) and /metrics (Prometheus
-text), built from the Plan in force and copies of the core's counters."""
+text), built from the published Instance and copies of the core's counters."""
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 
 from lb import __version__
-from lb.addresses import host_port
-from lb.reload import FORWARD, SCHEDULER, errors_of, sp_name
+from lb.addresses import host_port, ip_sort_key
+from lb.instance import Instance
+from lb.plan import FORWARD, SCHEDULER, sp_name
 
 SP_COUNTERS = ("connections", "bytes_in", "bytes_out", "connect_failures", "retries", "no_endpoint_resets")
 EP_COUNTERS = ("connections", "bytes_in", "bytes_out", "connect_failures")
@@ -16,29 +16,14 @@ CONNECTION_FIELDS = ("client_ip", "client_port", "frontend_ip", "frontend_port",
                      "state", "bytes_in", "bytes_out", "started_unix", "last_activity_unix", "sp_id", "ep_id")
 
 
-def health(control) -> dict:
-    last = control.last_reload or {}
-    return {"status": "ok", "version": __version__, "pid": os.getpid(), "generation": control.generation,
-            "uptime_seconds": round(time.time() - control.started, 3),
+def health(instance: Instance) -> dict:
+    last = dict(instance.last_reload)
+    return {"status": "ok", "version": __version__, "pid": os.getpid(), "generation": instance.generation,
+            "uptime_seconds": round(time.time() - instance.started, 3),
             "last_reload_time": last.get("time"), "last_reload": last}
 
 
-def _stats(control) -> dict:
-    try:
-        return control.core.stats() if control.core is not None else {}
-    except Exception:   # a stopped core answers nothing rather than a 500
-        return {}
-
-
-def _ip_key(ip: str):
-    try:
-        a = ipaddress.ip_address(ip)
-        return (a.version, int(a))
-    except ValueError:
-        return (9, 0)
-
-
-def _real_servers(control, vs, ep_stats: dict) -> list[dict]:
+def _real_servers(instance: Instance, vs, ep_stats: dict) -> list[dict]:
     """The plan's endpoints, plus endpoints gone from the table whose connections still
     drain (weight 0, as ipvs shows a real server being removed)."""
     rows = [(r.ep_id, r.ip, r.port, r.weight) for r in vs.real_servers]
@@ -46,11 +31,11 @@ def _real_servers(control, vs, ep_stats: dict) -> list[dict]:
     for ep_id, st in ep_stats.items():
         if ep_id in present or not (st.get("active") or st.get("inactive")):
             continue
-        key = control.ids.key_of("ep", ep_id)
+        key = instance.ids.key_of("ep", ep_id)
         if key is not None and key[0] == vs.sp_id:
             rows.append((ep_id, key[1], key[2], 0))
     out = []
-    for ep_id, ip, port, weight in sorted(rows, key=lambda r: (_ip_key(r[1]), r[2])):
+    for ep_id, ip, port, weight in sorted(rows, key=lambda r: (ip_sort_key(r[1]), r[2])):
         st = ep_stats.get(ep_id, {})
         out.append({"address": ip, "port": port, "forward": FORWARD, "weight": weight,
                     "active": st.get("active", 0), "inactive": st.get("inactive", 0),
@@ -58,50 +43,49 @@ def _real_servers(control, vs, ep_stats: dict) -> list[dict]:
     return out
 
 
-def status(control, connections: bool = False) -> dict:
-    stats = _stats(control)
+def status(instance: Instance, connections: bool = False) -> dict:
+    stats = instance.stats()
     sp_stats = stats.get("service_ports", {})
     ep_stats = stats.get("endpoints", {})
     vss = []
-    plan = control.plan
-    for vs in sorted(plan.virtual_servers if plan else [], key=lambda v: (v.protocol, _ip_key(v.ip), v.port)):
+    plan = instance.plan
+    virtual_servers = plan.virtual_servers.values() if plan else []
+    for vs in sorted(virtual_servers, key=lambda v: (v.protocol, ip_sort_key(v.ip), v.port)):
         st = sp_stats.get(vs.sp_id, {})
-        error = control.serving(vs)
+        error = instance.error_of(vs)
         vss.append({"protocol": vs.protocol, "address": vs.ip, "port": vs.port, "kind": vs.kind,
                     "service": vs.service, "port_name": vs.port_name, "scheduler": SCHEDULER,
                     "persistent": vs.persistence, "serving": error is None, "error": error,
                     **{c: st.get(c, 0) for c in SP_COUNTERS},
-                    "real_servers": _real_servers(control, vs, ep_stats)})
-    snap = control.snapshot
+                    "real_servers": _real_servers(instance, vs, ep_stats)})
+    snap = instance.snapshot
     doc = {
-        "version": __version__, "pid": os.getpid(), "started": control.started,
-        "generation": control.generation, "workers": stats.get("workers"),
-        "idle_timeout": control.args.tcp_idle_timeout,
+        "version": __version__, "pid": os.getpid(), "started": instance.started,
+        "generation": instance.generation, "workers": stats.get("workers"),
+        "idle_timeout": instance.settings.tcp_idle_timeout,
         "active_connections": stats.get("active_connections", 0),
         "accept_errors": stats.get("accept_errors", {}), "pipes": stats.get("pipes", {}),
-        "reloads": control.reloads, "reload_errors": control.reload_errors, "last_reload": control.last_reload,
+        "reloads": instance.reloads, "reload_errors": instance.reload_errors,
+        "last_reload": dict(instance.last_reload),
         "virtual_servers": vss,
         "not_served": [{"frontend": n.frontend, "service": n.service, "reason": n.reason}
                        for n in (plan.not_served if plan else [])],
         "diagnostics": [str(d) for d in (snap.diagnostics if snap else ())],
-        "rejected_files": [{"path": r.path, "errors": [str(d) for d in errors_of(r)]} for r in control.rejected],
+        "rejected_files": [{"path": r.path, "errors": [str(d) for d in r.errors]} for r in instance.rejected],
     }
     if connections:
-        doc["connections"] = connection_list(control)
+        doc["connections"] = connection_list(instance)
     return doc
 
 
-def connection_list(control) -> list[dict]:
-    try:
-        rows = control.core.connections() if control.core is not None else []
-    except Exception:
-        rows = []
+def connection_list(instance: Instance) -> list[dict]:
+    rows = instance.connections()
     now = time.time()
-    idle = control.args.tcp_idle_timeout
+    idle = instance.settings.tcp_idle_timeout
     out = []
     for row in rows:
         c = dict(zip(CONNECTION_FIELDS, row))
-        key = control.ids.key_of("sp", c.get("sp_id"))
+        key = instance.ids.key_of("sp", c.get("sp_id"))
         c["protocol"] = key[2] if key else "TCP"
         c["service"] = sp_name(*key) if key else None
         c["expire_seconds"] = max(0, int(c.get("last_activity_unix", now) + idle - now))
@@ -132,13 +116,13 @@ class _Text:
         self.lines.append(f"{name}{_labels(**labels)} {value}")
 
 
-def metrics(control) -> str:
-    stats = _stats(control)
+def metrics(instance: Instance) -> str:
+    stats = instance.stats()
     t = _Text()
     sp_stats = stats.get("service_ports", {})
     ep_stats = stats.get("endpoints", {})
     for sp_id, st in sorted(sp_stats.items()):
-        key = control.ids.key_of("sp", sp_id)
+        key = instance.ids.key_of("sp", sp_id)
         if key is None:
             continue
         lab = {"service": key[0], "port": key[1], "protocol": key[2]}
@@ -156,8 +140,8 @@ def metrics(control) -> str:
               "Connections reset because the service port had no usable endpoint.",
               st.get("no_endpoint_resets", 0), **lab)
     for ep_id, st in sorted(ep_stats.items()):
-        key = control.ids.key_of("ep", ep_id)
-        sp = control.ids.key_of("sp", key[0]) if key else None
+        key = instance.ids.key_of("ep", ep_id)
+        sp = instance.ids.key_of("sp", key[0]) if key else None
         if key is None or sp is None:
             continue
         ep = host_port(key[1], key[2])
@@ -187,21 +171,21 @@ def metrics(control) -> str:
               "Connections each worker accepted (how evenly the listeners spread them).", n, worker=worker)
     for state, n in sorted(stats.get("pipes", {}).items()):
         t.add("lb_pipes", "gauge", "splice pipes by state.", n, state=state)
-    plan = control.plan
-    serving = sum(1 for vs in (plan.virtual_servers if plan else []) if control.serving(vs) is None)
+    plan = instance.plan
+    serving = sum(1 for vs in (plan.virtual_servers.values() if plan else []) if instance.error_of(vs) is None)
     total = len(plan.virtual_servers) if plan else 0
     t.add("lb_virtual_servers", "gauge", "Virtual servers by state.", serving, state="serving")
     t.add("lb_virtual_servers", "gauge", "Virtual servers by state.", total - serving, state="failed")
     t.add("lb_virtual_servers", "gauge", "Virtual servers by state.", len(plan.not_served) if plan else 0,
           state="not_served")
-    t.add("lb_reloads_total", "counter", "Reloads applied (the start counts as one).", control.reloads + 1)
+    t.add("lb_reloads_total", "counter", "Reloads applied (the start counts as one).", instance.reloads + 1)
     t.add("lb_reload_errors_total", "counter", "Files or reloads rejected; the last good config kept serving.",
-          control.reload_errors)
-    t.add("lb_config_generation", "gauge", "Generation of the table the core serves.", control.generation)
-    if control.last_reload:
+          instance.reload_errors)
+    t.add("lb_config_generation", "gauge", "Generation of the table the core serves.", instance.generation)
+    if instance.last_reload:
         t.add("lb_last_reload_timestamp_seconds", "gauge", "Unix time of the last applied reload.",
-              round(control.last_reload["time"], 3))
-    diags = control.snapshot.diagnostics if control.snapshot else ()
+              round(instance.last_reload["time"], 3))
+    diags = instance.snapshot.diagnostics if instance.snapshot else ()
     t.add("lb_manifest_errors", "gauge", "Errors in the manifests in force.",
           sum(1 for d in diags if d.severity == "error"))
     return "\n".join(t.lines) + "\n"

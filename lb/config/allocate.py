@@ -28,6 +28,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Iterable
 
+from lb.addresses import ip_family, is_ip
 from lb.config.model import (
     EXTERNAL_NAME, LOAD_BALANCER, NODE_PORT, Service, Source,
 )
@@ -213,8 +214,8 @@ class _IPAllocator:
             fams = self.wanted_families(svc, [])
             fams = tuple(f for f in fams if f in self.nets) or (self.primary,)
             return _with_manifest(svc, ip_families=fams, ip_family_policy=policy)
-        ips = [ip for ip in (svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())) if _is_ip(ip)]
-        have = [_family(ip) for ip in ips]
+        ips = [ip for ip in (svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())) if is_ip(ip)]
+        have = [ip_family(ip) for ip in ips]
         if ips:
             # explicit IPs name their families; a dual-stack policy may add the other one
             families = list(have)
@@ -262,20 +263,8 @@ class _IPAllocator:
         return None
 
 
-def _family(ip: str) -> str:
-    return FAMILY_OF_VERSION[ipaddress.ip_address(ip).version]
-
-
 def _other(family: str) -> str:
     return "IPv6" if family == "IPv4" else "IPv4"
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _wants_node_ports(svc: Service) -> bool:

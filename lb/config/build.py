@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from lb.config import validate as v
 from lb.diagnostics import invalid
-from lb.config.model import (AFFINITY_CLIENT_IP, ContainerPort, EndpointAddress, EndpointPort, EndpointSet,
-                             ManifestObject, Namespace, Pod, Service, ServicePort, Source)
+from lb.addresses import ip_family
+from lb.config.model import (AFFINITY_CLIENT_IP, DEFAULT_AFFINITY_TIMEOUT, ContainerPort, Endpoint, EndpointPort,
+                             EndpointSet, ManifestObject, Namespace, Pod, Service, ServicePort, Source)
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-DEFAULT_AFFINITY_TIMEOUT = 10800      # v1.DefaultClientIPServiceAffinitySeconds
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _service(obj: dict, source: Source) -> BuildResult:
         load_balancer_ingress=tuple(i["ip"] for i in ingress if i.get("ip")),
         load_balancer_source_ranges=tuple(r.strip() for r in spec.get("loadBalancerSourceRanges") or ()),
         session_affinity=spec["sessionAffinity"],
-        affinity_timeout=spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] if client_ip else None,
+        affinity_timeout=spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] if client_ip else 0,
         publish_not_ready_addresses=bool(spec.get("publishNotReadyAddresses")),
         external_traffic_policy=spec.get("externalTrafficPolicy"),
         internal_traffic_policy=spec.get("internalTrafficPolicy"),
@@ -87,10 +87,10 @@ def _endpoints(obj: dict, source: Source) -> BuildResult:
     for subset in eps.get("subsets") or []:
         ports = tuple(EndpointPort(p.get("name") or "", p["port"], p["protocol"], p.get("appProtocol"))
                       for p in subset.get("ports") or [])
-        by_family: dict[str, list[EndpointAddress]] = {}
+        by_family: dict[str, list[Endpoint]] = {}
         for group, ready in (("addresses", True), ("notReadyAddresses", False)):
             for a in subset.get(group) or []:
-                by_family.setdefault(v.ip_family(a["ip"]), []).append(EndpointAddress(
+                by_family.setdefault(ip_family(a["ip"]), []).append(Endpoint(
                     ip=a["ip"], ready=ready, serving=ready, terminating=False, hostname=a.get("hostname"),
                     node_name=a.get("nodeName"), target_ref=_target_ref(a.get("targetRef"))))
         for family in sorted(by_family):
@@ -125,7 +125,7 @@ def _endpoint_slice(obj: dict, source: Source) -> BuildResult:
         cond = ep.get("conditions") or {}
         ready = cond.get("ready") is not False
         topology = ep.get("topology") or ep.get("deprecatedTopology") or {}
-        addresses.append(EndpointAddress(
+        addresses.append(Endpoint(
             ip=ep["addresses"][0], ready=ready,
             serving=ready if cond.get("serving") is None else cond["serving"],
             terminating=bool(cond.get("terminating")), hostname=ep.get("hostname"),
@@ -254,7 +254,7 @@ def default_ip_families(obj: dict) -> list[v.FieldError]:
         policy = "RequireDualStack" if len(ips) > 1 or len(families) > 1 else "SingleStack"
     for i, ip in enumerate(ips):
         if i >= len(families):
-            families.append(v.ip_family(ip))
+            families.append(ip_family(ip))
     if not families:
         families = ["IPv4"]
     if policy != "SingleStack" and len(families) == 1:

@@ -26,7 +26,7 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from lb.config.build import build_objects
 from lb.config.model import ManifestObject, Source
 from lb.config.validate import GoText, go_value
-from lb.diagnostics import ERROR, WARNING, Diagnostic, invalid
+from lb.diagnostics import ERROR, WARNING, Diagnostic, errors_of, invalid
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -58,7 +58,7 @@ class FileResult:
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
-        return tuple(d for d in self.diagnostics if d.severity == ERROR)
+        return errors_of(self.diagnostics)
 
 
 def load_paths(paths: Iterable[str]) -> list[FileResult]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from lb.addresses import host_port
+
 # Service types, session affinities and protocols, spelled as the API spells them.
 CLUSTER_IP = "ClusterIP"
 NODE_PORT = "NodePort"
@@ -18,7 +20,7 @@ HEADLESS = "None"  # the clusterIP value that makes a Service headless
 
 AFFINITY_NONE = "None"
 AFFINITY_CLIENT_IP = "ClientIP"
-DEFAULT_AFFINITY_TIMEOUT = 10800
+DEFAULT_AFFINITY_TIMEOUT = 10800   # v1.DefaultClientIPServiceAffinitySeconds, applied by defaulting
 
 TCP, UDP, SCTP = "TCP", "UDP", "SCTP"
 
@@ -72,7 +74,7 @@ class Service:
     load_balancer_ingress: tuple[str, ...] = ()   # status.loadBalancer.ingress[].ip
     load_balancer_source_ranges: tuple[str, ...] = ()
     session_affinity: str = AFFINITY_NONE
-    affinity_timeout: int | None = None           # seconds, set when ClientIP
+    affinity_timeout: int = 0                     # ClientIP timeoutSeconds (defaulted); 0: no affinity
     publish_not_ready_addresses: bool = False
     external_traffic_policy: str | None = None
     internal_traffic_policy: str | None = None
@@ -98,9 +100,12 @@ class EndpointPort:
     app_protocol: str | None = None
 
 
-@dataclass(frozen=True)
-class EndpointAddress:
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One backend address. In an EndpointSet port is None (every port of the set
+    applies); once resolved against a Service port, port is that port's number."""
     ip: str
+    port: int | None = None
     ready: bool = True
     serving: bool = True
     terminating: bool = False
@@ -108,6 +113,11 @@ class EndpointAddress:
     node_name: str | None = None
     zone: str | None = None
     target_ref: str | None = None    # "Pod/<name>" when known
+
+    @property
+    def address(self) -> str:
+        """ip:port, with brackets for IPv6 as kubectl prints it."""
+        return host_port(self.ip, self.port)
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ class EndpointSet:
     kind: str                # "Endpoints" or "EndpointSlice"
     name: str
     address_type: str        # IPv4, IPv6 (FQDN slices are dropped with a warning, as kube-proxy does)
-    addresses: tuple[EndpointAddress, ...]
+    addresses: tuple[Endpoint, ...]          # port None: the set's ports apply
     ports: tuple[EndpointPort, ...]
     source: Source | None = None
     manifest: Mapping | None = field(default=None, compare=False, repr=False)

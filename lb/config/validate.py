@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from lb.addresses import ip_family
 from lb.diagnostics import duplicate, forbidden, invalid, required, unsupported
 
 FieldError = tuple[str, str]
@@ -172,11 +173,6 @@ def parse_ip(value) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(value)
     except ValueError:
         return None
-
-
-def ip_family(value: str) -> str:
-    ip = parse_ip(value)
-    return "IPv6" if ip is not None and ip.version == 6 and ip.ipv4_mapped is None else "IPv4"
 
 
 IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from lb.addresses import host_port
 from lb.render import naming
-from lb.render.plan import PortPlan, cidr_contains, family_ips, port_plans
-from lb.snapshot import Snapshot
+from lb.addresses import cidr_contains
+from lb.render.plan import family_ips, port_plans
+from lb.snapshot import ServicePortView, Snapshot
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -138,12 +139,13 @@ def _jump_rules(table: str, jumps) -> list[str]:
     return [rule for chain in BUILTIN_CHAINS[table] for rule in by_chain.get(chain, [])]
 
 
-def _service_port_rules(p: PortPlan, node_ips, filter_rules, nat_chains, nat_rules) -> None:
-    proto = f"-m {p.protocol} -p {p.protocol}"
-    svc_chain = naming.iptables_svc_chain(p.name, p.protocol)
-    ext_chain = naming.iptables_ext_chain(p.name, p.protocol)
-    fw_chain = naming.iptables_fw_chain(p.name, p.protocol)
-    has_endpoints = bool(p.endpoints)
+def _service_port_rules(p: ServicePortView, node_ips, filter_rules, nat_chains, nat_rules) -> None:
+    protocol = p.protocol.lower()
+    proto = f"-m {protocol} -p {protocol}"
+    svc_chain = naming.iptables_svc_chain(p.name, protocol)
+    ext_chain = naming.iptables_ext_chain(p.name, protocol)
+    fw_chain = naming.iptables_fw_chain(p.name, protocol)
+    has_endpoints = bool(p.usable)
     uses_ext = has_endpoints and p.externally_accessible
     uses_fw = has_endpoints and bool(p.lb_ips) and bool(p.source_ranges)
     lb_target = fw_chain if uses_fw else ext_chain
@@ -194,12 +196,12 @@ def _service_port_rules(p: PortPlan, node_ips, filter_rules, nat_chains, nat_rul
                          f"{comment(f'other traffic to {p.name} will be dropped by KUBE-PROXY-FIREWALL')}")
 
     nat_chains.append(svc_chain)
-    seps = [(ep, host_port(ep.ip, ep.port)) for ep in p.endpoints]
-    sep_chains = {addr: naming.iptables_sep_chain(p.name, p.protocol, addr) for _, addr in seps}
-    if p.affinity_timeout:
+    seps = [(ep, host_port(ep.ip, ep.port)) for ep in p.usable]
+    sep_chains = {addr: naming.iptables_sep_chain(p.name, protocol, addr) for _, addr in seps}
+    if p.service.affinity_timeout:
         for _, addr in seps:
             nat_rules.append(f"-A {svc_chain} {comment(f'{p.name} -> {addr}')} -m recent --name {sep_chains[addr]} "
-                             f"--rcheck --seconds {p.affinity_timeout} --reap -j {sep_chains[addr]}")
+                             f"--rcheck --seconds {p.service.affinity_timeout} --reap -j {sep_chains[addr]}")
     n = len(seps)
     for i, (_, addr) in enumerate(seps):
         stat = f" -m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
@@ -209,6 +211,6 @@ def _service_port_rules(p: PortPlan, node_ips, filter_rules, nat_chains, nat_rul
         sep = sep_chains[addr]
         nat_chains.append(sep)
         nat_rules.append(f"-A {sep} {comment(p.name)} -s {ep.ip} -j {KUBE_MARK_MASQ}")
-        recent = f" -m recent --name {sep} --set" if p.affinity_timeout else ""
+        recent = f" -m recent --name {sep} --set" if p.service.affinity_timeout else ""
         nat_rules.append(f"-A {sep} {comment(p.name)}{recent} {proto} -j DNAT --to-destination {addr}")
 

@@ -17,8 +17,8 @@ addresses to kube-ipvs0 are not rendered.
 from __future__ import annotations
 
 from lb.addresses import host_port
-from lb.render.plan import PortPlan, family_ips, port_plans
-from lb.snapshot import Snapshot
+from lb.render.plan import family_ips, port_plans
+from lb.snapshot import ServicePortView, Snapshot
 
 DEFAULT_SCHEDULER = "rr"
 REAL_SERVER_WEIGHT = 1
@@ -39,7 +39,7 @@ def render_ipvs(snapshot: Snapshot, node_ips=(), scheduler: str = DEFAULT_SCHEDU
                 ips = family_ips(node_ips, family)
                 vip_ports += [(ip, plan.node_port) for ip in ips]
                 if not ips:
-                    skipped_nodeports.append(f"{plan.node_port}/{plan.protocol} ({plan.name})")
+                    skipped_nodeports.append(f"{plan.node_port}/{plan.protocol.lower()} ({plan.name})")
             for ip, port in vip_ports:
                 lines += _virtual_server(plan, ip, port, scheduler)
     if skipped_nodeports and warnings is not None:
@@ -48,9 +48,9 @@ def render_ipvs(snapshot: Snapshot, node_ips=(), scheduler: str = DEFAULT_SCHEDU
     return "".join(line + "\n" for line in lines)
 
 
-def _virtual_server(p: PortPlan, ip: str, port: int, scheduler: str) -> list[str]:
-    service = f"{PROTOCOL_FLAGS[p.protocol]} {host_port(ip, port)}"
-    persistence = f" -p {p.affinity_timeout}" if p.affinity_timeout else ""
+def _virtual_server(p: ServicePortView, ip: str, port: int, scheduler: str) -> list[str]:
+    service = f"{PROTOCOL_FLAGS[p.protocol.lower()]} {host_port(ip, port)}"
+    persistence = f" -p {p.service.affinity_timeout}" if p.service.affinity_timeout else ""
     out = [f"-A {service} -s {scheduler}{persistence}"]
-    out += [f"-a {service} -r {host_port(ep.ip, ep.port)} -m -w {REAL_SERVER_WEIGHT}" for ep in p.endpoints]
+    out += [f"-a {service} -r {host_port(ep.ip, ep.port)} -m -w {REAL_SERVER_WEIGHT}" for ep in p.usable]
     return out

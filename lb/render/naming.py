@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from lb.config.model import ServicePort, Service
 
 # nftables' name length limit (knftables.NameLengthMax) minus the longest prefix.
 NFT_NAME_LENGTH_MAX = 256
@@ -26,11 +25,6 @@ NFT_CHAIN_NAME_BASE_MAX = NFT_NAME_LENGTH_MAX - 16
 
 def _b32sha(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()
-
-
-def service_port_name(svc: Service, sp: ServicePort) -> str:
-    """proxy.ServicePortName.String(): "ns/name:port", or "ns/name" when the port is unnamed."""
-    return f"{svc.namespace}/{svc.name}" + (f":{sp.name}" if sp.name else "")
 
 
 def port_proto_hash(port_name: str, protocol: str) -> str:

@@ -26,8 +26,9 @@ import ipaddress
 
 from lb.addresses import host_port
 from lb.render import naming
-from lb.render.plan import PortPlan, cidr_contains, family_ips, port_plans
-from lb.snapshot import Snapshot
+from lb.addresses import cidr_contains
+from lb.render.plan import family_ips, port_plans
+from lb.snapshot import ServicePortView, Snapshot
 
 TABLE = "kube-proxy"
 MASQUERADE_MARK = "0x4000"
@@ -158,12 +159,13 @@ def render_nftables(snapshot: Snapshot, family: int = 4, node_ips=(),
     return "\n".join(head + tx.lines) + "\n"
 
 
-def _service_port(tx: _Tx, p: PortPlan, ipx: str, addr_type: str, node_ips, cluster_ips: set[str]) -> None:
-    base = naming.nft_service_base(p.namespace, p.service, p.protocol, p.port_name)
+def _service_port(tx: _Tx, p: ServicePortView, ipx: str, addr_type: str, node_ips, cluster_ips: set[str]) -> None:
+    base = naming.nft_service_base(p.service.namespace, p.service.name, p.protocol.lower(), p.port_name)
     svc_chain, ext_chain, fw_chain = f"service-{base}", f"external-{base}", f"firewall-{base}"
     eps = []
-    for ep in p.endpoints:
-        ep_base = naming.nft_endpoint_base(p.namespace, p.service, p.protocol, p.port_name, ep.ip, ep.port)
+    for ep in p.usable:
+        ep_base = naming.nft_endpoint_base(p.service.namespace, p.service.name, p.protocol.lower(), p.port_name,
+                                           ep.ip, ep.port)
         eps.append((ep, f"endpoint-{ep_base}", f"affinity-{ep_base}"))
     has_endpoints = bool(eps)
     uses_ext = has_endpoints and p.externally_accessible
@@ -178,7 +180,7 @@ def _service_port(tx: _Tx, p: PortPlan, ipx: str, addr_type: str, node_ips, clus
     reject = f"goto {REJECT_CHAIN}"
 
     def key(ip: str, port: int | None = None) -> str:
-        return f"{ip} . {p.protocol} . {p.port if port is None else port}"
+        return f"{ip} . {p.protocol.lower()} . {p.port if port is None else port}"
 
     if p.cluster_ip not in cluster_ips:   # a set holds each address once
         cluster_ips.add(p.cluster_ip)
@@ -203,7 +205,7 @@ def _service_port(tx: _Tx, p: PortPlan, ipx: str, addr_type: str, node_ips, clus
         for ip in p.lb_ips:
             tx.element("no-endpoint-services", key(ip), reject, comment=p.name)
     if p.node_port:
-        nodeport_key = f"{p.protocol} . {p.node_port}"
+        nodeport_key = f"{p.protocol.lower()} . {p.node_port}"
         if has_endpoints:
             tx.element("service-nodeports", nodeport_key, f"goto {ext_chain}")
         else:
@@ -217,20 +219,20 @@ def _service_port(tx: _Tx, p: PortPlan, ipx: str, addr_type: str, node_ips, clus
         if any(cidr_contains(cidr, ip) for cidr in sources for ip in node_ips):
             sources += list(p.lb_ips)   # a VIP bound on the node loops back with itself as source
         tx.rule(fw_chain, f"{ipx} saddr != {{ {', '.join(sources)} }} drop")
-    if p.affinity_timeout:
+    if p.service.affinity_timeout:
         for _, _, aff in eps:
-            tx.add("set", f"{aff} {{ type {addr_type} ; flags dynamic,timeout ; timeout {p.affinity_timeout}s ; }}")
+            tx.add("set", f"{aff} {{ type {addr_type} ; flags dynamic,timeout ; timeout {p.service.affinity_timeout}s ; }}")
     if not has_endpoints:
         return
 
-    if p.affinity_timeout:
+    if p.service.affinity_timeout:
         for _, chain, aff in eps:
             tx.rule(svc_chain, f"{ipx} saddr @{aff} goto {chain}")
     choices = " , ".join(f"{i} : goto {chain}" for i, (_, chain, _) in enumerate(eps))
     tx.rule(svc_chain, f"numgen random mod {len(eps)} vmap {{ {choices} }}")
     for ep, chain, aff in eps:
         tx.rule(chain, f"{ipx} saddr {ep.ip} jump {MARK_MASQ}")
-        if p.affinity_timeout:
+        if p.service.affinity_timeout:
             tx.rule(chain, f"update @{aff} {{ {ipx} saddr }}")
-        tx.rule(chain, f"meta l4proto {p.protocol} dnat to {host_port(ep.ip, ep.port)}")
+        tx.rule(chain, f"meta l4proto {p.protocol.lower()} dnat to {host_port(ep.ip, ep.port)}")
 

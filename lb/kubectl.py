@@ -7,12 +7,12 @@ k/k pkg/printers/internalversion/printers.go and kubectl pkg/describe/describe.g
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from lb.addresses import host_port
 from lb.config.model import EndpointSet, Pod, Service
 from lb.snapshot import ServiceView
+from lb.snapshot.controllers import EndpointsObject
 
 GET_MINWIDTH, GET_PADDING = 6, 3
 DESCRIBE_MINWIDTH, DESCRIBE_PADDING = 0, 2
@@ -169,16 +169,6 @@ def services_table(services: Sequence[Service], now: float, wide: bool = False,
     return table(*_with_ns(header, rows, [s.namespace for s in services], all_namespaces))
 
 
-@dataclass(frozen=True)
-class EndpointsItem:
-    """One v1 Endpoints object as `get ep` lists it: subsets as (ready ips, port numbers)."""
-    namespace: str
-    name: str
-    subsets: tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]
-    mtime: float = 0.0
-    manifest: Mapping | None = None
-
-
 def format_endpoints(subsets) -> str:
     """printers.go formatEndpoints: ready addresses x ports, 3 listed; <none> without subsets."""
     if not subsets:
@@ -194,7 +184,7 @@ def format_endpoints(subsets) -> str:
     return more(listed, count)
 
 
-def endpoints_table(items: Sequence[EndpointsItem], now: float, all_namespaces: bool = False) -> str:
+def endpoints_table(items: Sequence[EndpointsObject], now: float, all_namespaces: bool = False) -> str:
     rows = [[it.name, format_endpoints(it.subsets), age(it.mtime, now)] for it in items]
     return table(*_with_ns(["NAME", "ENDPOINTS", "AGE"], rows, [it.namespace for it in items], all_namespaces))
 

@@ -12,18 +12,15 @@ first idle worker take most connections. Node ports get one wildcard socket per 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 
-from lb.addresses import host_port
+from lb.addresses import host_port, is_wildcard, socket_family
 
 # Not every Python build exports these; the values are Linux's (linux/in.h, in6.h).
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 IPV6_FREEBIND = 78
 DEFAULT_BACKLOG = 4096
 PER_WORKER_FD_BUDGET = 1024   # descriptors that per-worker listener copies may take in all
-WILDCARD_V4 = "0.0.0.0"
-WILDCARD_V6 = "::"
 
 
 class ListenError(Exception):
@@ -35,22 +32,6 @@ class ListenError(Exception):
         self.errno = err.errno
         self.reason = errno.errorcode.get(err.errno or 0, "error")
         self.hint = hint
-
-
-def family_of(ip: str) -> int:
-    return socket.AF_INET6 if ":" in ip else socket.AF_INET
-
-
-def is_wildcard(ip: str) -> bool:
-    return ip in (WILDCARD_V4, WILDCARD_V6)
-
-
-def is_loopback(ip: str) -> bool:
-    """127.0.0.0/8 and ::1: bindable on Linux without adding them anywhere."""
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
 
 
 def backlog() -> int:
@@ -89,7 +70,7 @@ def ensure_unclaimed(ip: str, port: int, freebind: bool = False) -> None:
 
 
 def _bound_socket(ip: str, port: int, freebind: bool, reuseport: bool) -> socket.socket:
-    family = family_of(ip)
+    family = socket_family(ip)
     where = host_port(ip, port)
     try:
         sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -132,7 +113,7 @@ def _hint(where: str, port: int, e: OSError) -> str:
 
 class ListenerSet:
     """The listeners handed to the core, keyed by (ip, port, protocol). The core owns
-    each fd once add_listener returned; ids come from lb.reload.IdMaps."""
+    each fd once add_listener returned; ids come from lb.plan.IdMaps."""
 
     def __init__(self, core, workers: int = 1):
         self.core = core

@@ -1,32 +1,31 @@
-"""files -> Snapshot: load, drop duplicates, allocate, resolve, collect diagnostics.
+"""Loaded files -> Snapshot: drop duplicates, allocate, resolve, collect diagnostics.
 
 build_snapshot never raises for bad manifests (they become diagnostics and the
 offending objects are dropped); it raises ValueError only for bad range flags.
+Reading the files is lb.config.loader's (offline commands) or lb.sources.files'
+(a running instance, which keeps each file's last good content).
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from lb.config.allocate import parse_cluster_ip_range, parse_node_port_range, allocate
 from lb.config.model import EndpointSet, Namespace, Pod, Service, Source
-from lb.config.resolve import resolve
 from lb.diagnostics import ERROR, Diagnostic, duplicate
+from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
+from lb.snapshot.resolve import resolve
 
-__all__ = ["build_snapshot", "parse_cluster_ip_range", "parse_node_port_range"]
+__all__ = ["build_snapshot"]
 
 
-def build_snapshot(paths: Sequence[str], cluster_ip_range: str = "10.96.0.0/12",
-                   node_port_range: str = "30000-32767", generation: int = 1,
-                   file_results: Iterable | None = None) -> Snapshot:
-    """A Snapshot of the manifests under paths. file_results, when given, replaces
-    loading (the reload loop passes a file's last good result in place of a broken one)."""
-    nets = parse_cluster_ip_range(cluster_ip_range)
-    node_ports = parse_node_port_range(node_port_range)
-    if file_results is None:
-        from lb.config.loader import load_paths
-        file_results = load_paths(list(paths))
+def build_snapshot(file_results: Iterable, settings: ManifestSettings = ManifestSettings(),
+                   generation: int = 1) -> Snapshot:
+    """A Snapshot of loaded files (lb.config.loader.FileResult), allocated from the
+    settings' ranges. Raises ValueError (a one-line message) only for a bad range."""
+    nets = parse_cluster_ip_range(settings.service_cluster_ip_range)
+    node_ports = parse_node_port_range(settings.service_node_port_range)
     file_results = list(file_results)
 
     diagnostics: list[Diagnostic] = []
