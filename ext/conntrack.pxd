@@ -10,17 +10,18 @@ ctypedef struct lb_half:
     uint8_t shut            # FIN forwarded (shutdown(SHUT_WR) on the destination)
     uint8_t splicing        # a read filled the copy buffer: this direction is bulk, splice it
 
+# Field order packs the small fields into one 8-byte word: an idle connection costs its struct
+# (about 300 bytes with the kernel's share), so a byte here is 10 KB per 10,000 connections.
 ctypedef struct lb_conn:
-    lb_handle h[2]          # first, so that <lb_conn *>(&c.h[side] - side) == c; set once per slab
     int fd[2]               # 0 client, 1 backend
     uint8_t rd[2]           # edge-triggered readiness: set by events, cleared on EAGAIN
     uint8_t wr[2]
     uint8_t rdhup[2]        # the peer's FIN or an error is pending: read on until 0 or an error
-    uint8_t in_use
-    uint8_t state           # CS_*
+    uint8_t state           # CS_*; CS_FREE: not in use
     uint8_t attempt         # connect attempts made
     uint8_t again           # on the worker's again list
     uint8_t fd_waits        # backoffs after socket() hit EMFILE
+    lb_handle h[2]          # the two sides' handles: _conn_of(&c.h[side], side) == c
     int32_t heap_idx        # position in the timer heap, -1 if none
     uint64_t deadline       # CLOCK_MONOTONIC ns
     uint64_t start_ns

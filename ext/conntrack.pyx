@@ -1,7 +1,7 @@
 # Connection tracking: connection structs come from a per-worker slab (chunks of
 # LB_SLAB_CHUNK, never freed while the worker lives) so nothing is malloc'd per connection.
 # A connection freed during a loop iteration goes to the dead list and is reused only after the
-# iteration, so a later event in the same epoll batch can still see in_use == 0.
+# iteration, so a later event in the same epoll batch can still see state == CS_FREE.
 # The worker holds its lock while it handles a batch; connections() copies entries under it.
 
 cdef const char *CONN_STATE_NAMES[6]
@@ -13,8 +13,16 @@ CONN_STATE_NAMES[CS_BACKEND_FIN] = "CLOSE_WAIT"
 CONN_STATE_NAMES[CS_CLOSING] = "CLOSING"
 
 
+cdef lb_conn _CONN_LAYOUT       # only for the offset of its handles
+
+
+cdef inline lb_conn *_conn_of(lb_handle *h, int side) noexcept nogil:
+    """The connection whose handle for side (0 client, 1 backend) h is."""
+    return <lb_conn *>(<char *>(h - side) - (<char *>&_CONN_LAYOUT.h[0] - <char *>&_CONN_LAYOUT))
+
+
 cdef lb_conn *_conn_alloc(lb_worker *w) noexcept nogil:
-    """A zeroed connection with its two handles set, or NULL when out of memory."""
+    """A zeroed connection in state SYN_SENT with its two handles set; NULL when out of memory."""
     cdef lb_conn *c
     cdef lb_conn *chunk
     cdef lb_conn **chunks
@@ -30,16 +38,13 @@ cdef lb_conn *_conn_alloc(lb_worker *w) noexcept nogil:
         w.chunks[w.n_chunks] = chunk
         w.n_chunks += 1
         for i in range(LB_SLAB_CHUNK - 1, -1, -1):
-            chunk[i].h[0].kind = LB_H_CLIENT
-            chunk[i].h[0].on_event = _on_client_event
-            chunk[i].h[1].kind = LB_H_BACKEND
-            chunk[i].h[1].on_event = _on_backend_event
             chunk[i].next = w.free_list
             w.free_list = &chunk[i]
     c = w.free_list
     w.free_list = c.next
-    # everything but the handles, which keep their kind and callback for the slab's life
-    memset(&c.fd[0], 0, sizeof(lb_conn) - <size_t>(<char *>&c.fd[0] - <char *>c))
+    memset(c, 0, sizeof(lb_conn))
+    c.h[0].kind = LB_H_CLIENT
+    c.h[1].kind = LB_H_BACKEND
     c.fd[0] = -1
     c.fd[1] = -1
     c.half[0].pipe_r = -1
@@ -47,13 +52,12 @@ cdef lb_conn *_conn_alloc(lb_worker *w) noexcept nogil:
     c.half[1].pipe_r = -1
     c.half[1].pipe_w = -1
     c.heap_idx = -1
-    c.in_use = 1
+    c.state = CS_SYN_SENT     # in use from here; the first connect attempt follows at once
     w.n_conns += 1
     return c
 
 
 cdef inline void _conn_release(lb_worker *w, lb_conn *c) noexcept nogil:
-    c.in_use = 0
     c.state = CS_FREE
     c.next = w.dead_list
     w.dead_list = c
@@ -82,7 +86,7 @@ cdef int _conn_copy_all(lb_worker *w, lb_conncopy **out, int *n_out) noexcept no
     for i in range(w.n_chunks):
         for j in range(LB_SLAB_CHUNK):
             c = &w.chunks[i][j]
-            if not c.in_use or n > w.n_conns:
+            if c.state == CS_FREE or n > w.n_conns:
                 continue
             cp[n].client = c.client
             cp[n].frontend = c.frontend

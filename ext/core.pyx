@@ -149,7 +149,6 @@ cdef class Core:
             if w.wakefd < 0:
                 raise _os_error(errno, "Core: eventfd")
             w.wake.kind = LB_H_WAKE
-            w.wake.on_event = _on_wake
             ev.events = EPOLLIN
             ev.data.ptr = &w.wake
             if epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.wakefd, &ev) < 0:

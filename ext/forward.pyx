@@ -182,7 +182,7 @@ cdef void _on_connected(lb_worker *w, lb_conn *c) noexcept nogil:
 
 
 cdef inline void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t events) noexcept nogil:
-    if not c.in_use:
+    if c.state == CS_FREE:
         return
     if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
         c.rd[side] = 1
@@ -203,11 +203,11 @@ cdef inline void _on_conn_event(lb_worker *w, lb_conn *c, int side, uint32_t eve
 
 
 cdef void _on_client_event(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil:
-    _on_conn_event(w, <lb_conn *>h, 0, events)          # h is &c.h[0], at offset 0
+    _on_conn_event(w, _conn_of(h, 0), 0, events)
 
 
 cdef void _on_backend_event(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil:
-    _on_conn_event(w, <lb_conn *>(h - 1), 1, events)    # h is &c.h[1]
+    _on_conn_event(w, _conn_of(h, 1), 1, events)
 
 
 cdef void _on_timer(lb_worker *w, lb_conn *c) noexcept nogil:
@@ -357,3 +357,7 @@ cdef void _conn_close(lb_worker *w, lb_conn *c, bint reset) noexcept nogil:
         lb_store_i64(&c.sp.cnt[w.index].live, c.sp.cnt[w.index].live - 1)
         c.sp = NULL
     _conn_release(w, c)
+
+
+_ON_EVENT[LB_H_CLIENT] = _on_client_event
+_ON_EVENT[LB_H_BACKEND] = _on_backend_event

@@ -14,7 +14,6 @@ cdef lb_listener *_listener_new(int fd, int64_t listener_id, bint wildcard, int 
     if l == NULL:
         return NULL
     l.h.kind = LB_H_LISTENER
-    l.h.on_event = _on_listener_event
     l.fd = fd
     l.listener_id = listener_id
     l.worker = worker
@@ -128,3 +127,6 @@ cdef void _on_accepted(lb_worker *w, lb_listener *l, int fd, lb_addr *client) no
         _close_reset(fd)
         return
     _conn_open(w, fd, client, &local, sp)
+
+
+_ON_EVENT[LB_H_LISTENER] = _on_listener_event

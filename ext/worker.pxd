@@ -52,3 +52,7 @@ ctypedef struct lb_shared:
     uint64_t connect_ns[LB_MAX_CONNECT_ATTEMPTS]
     int n_connect
     int pipe_size
+
+# The callback of each descriptor kind (handle.pxd), registered by the file that owns the kind.
+ctypedef void (*lb_on_event)(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil
+cdef lb_on_event _ON_EVENT[LB_H_COUNT]

@@ -5,7 +5,7 @@
 # rows and frontend hashes, removed listeners) is no longer reachable from this worker, which
 # is what lets Python free it.
 # Then epoll_wait (timeout from the timer heap), handle the batch under the worker lock (each
-# event goes to its descriptor's handle: h.on_event), fire due timers, continue connections
+# event goes to its descriptor's kind's callback: _ON_EVENT[h.kind]), fire due timers, continue connections
 # that used up their budget, recycle freed structs.
 
 
@@ -51,7 +51,7 @@ cdef void _run_again(lb_worker *w) noexcept nogil:
     while c != NULL:
         nxt = c.again_next
         c.again = 0
-        if c.in_use and c.state != CS_SYN_SENT:
+        if c.state != CS_FREE and c.state != CS_SYN_SENT:
             _pump(w, c)
         c = nxt
 
@@ -72,7 +72,7 @@ cdef void _abort_all(lb_worker *w) noexcept nogil:
     for i in range(w.n_chunks):
         for j in range(LB_SLAB_CHUNK):
             c = &w.chunks[i][j]
-            if c.in_use:
+            if c.state != CS_FREE:
                 _conn_close(w, c, 1)
 
 
@@ -102,7 +102,7 @@ cdef void _worker_loop(lb_worker *w) noexcept nogil:
         pthread_mutex_lock(&w.lock)
         for i in range(n if n > 0 else 0):
             h = <lb_handle *>events[i].data.ptr
-            h.on_event(w, h, events[i].events)
+            _ON_EVENT[h.kind](w, h, events[i].events)
         _run_timers(w)
         _run_again(w)
         if w.index == 0 and w.now >= w.next_reap:
@@ -128,6 +128,9 @@ cdef void _on_wake(lb_worker *w, lb_handle *h, uint32_t events) noexcept nogil:
     """Drains the eventfd: the wake-up itself was the message (the loop top rereads state)."""
     cdef uint64_t v
     read(w.wakefd, &v, sizeof(v))
+
+
+_ON_EVENT[LB_H_WAKE] = _on_wake
 
 
 cdef void _worker_wake(lb_worker *w) noexcept nogil:

@@ -25,6 +25,7 @@ cdef enum:
     LB_H_LISTENER = 2              # a listening TCP socket (listener.pyx)
     LB_H_CLIENT = 3                # a TCP connection's client side (forward.pyx)
     LB_H_BACKEND = 4               # a TCP connection's backend side (forward.pyx)
+    LB_H_COUNT = 8                 # size of the callback table (worker.pxd _ON_EVENT)
 
 # connection states; connections() names them with ipvs' words (conntrack.pyx)
 cdef enum:
