@@ -20,7 +20,7 @@ from lb import __version__, kernel
 from lb.addresses import host_port, parse_host_port
 from lb.eventlog import EventLog
 from lb.instance import Instance
-from lb.plan import IdMaps, Plan, build_plan, diff_summary
+from lb.plan import IdMaps, Plan, Planner
 from lb.serve import Serving, node_addresses
 from lb.settings import DEFAULT_METRICS_PORT, RunSettings
 from lb.snapshot import Snapshot
@@ -36,7 +36,7 @@ class Control:
         self.log = log or EventLog()
         self.files = ManifestFiles(settings)
         self.ids = IdMaps()
-        self.node_addresses = node_addresses(settings.nodeport_addresses)
+        self.planner = Planner(self.ids, node_addresses(settings.nodeport_addresses))
         self.serving: Serving | None = None
         self.instance = Instance(settings, started=time.time())
         self.admin = None
@@ -44,43 +44,41 @@ class Control:
         self._core = core
         self._reload_lock = asyncio.Lock()
         self._stop = asyncio.Event()
-        self._served: set = set()
+        self._served: dict = {}          # virtual server key -> service, as logged
         self._told_not_served: set = set()
 
     # -- applying --------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> dict:
         """Make the core, listeners and VIPs serve snapshot; never stops workers."""
-        plan = build_plan(snapshot, self.ids, self.node_addresses)
-        old = self.instance.plan
+        plan = self.planner.update(snapshot)
         generation = self.serving.apply(plan)
         self._publish(snapshot=snapshot, plan=plan, generation=generation)
         self._log_frontends(plan)
-        return diff_summary(old, plan)
+        return dict(plan.summary)
 
     def _publish(self, **changes) -> None:
         i = self.instance
-        plan = changes.get("plan", i.plan)
-        errors = {}
-        if plan is not None and self.serving is not None:
-            errors = {vs.key: e for vs in plan.virtual_servers.values() if (e := self.serving.error_of(vs))}
         fields = dict(settings=i.settings, started=i.started, core=self.serving.core if self.serving else None,
                       ids=self.ids, snapshot=i.snapshot, plan=i.plan, generation=i.generation,
                       rejected=i.rejected, reloads=i.reloads, reload_errors=i.reload_errors,
                       last_reload=i.last_reload)
         fields.update(changes)
-        fields["serving_errors"] = MappingProxyType(errors)
+        if self.serving is not None:
+            fields["listen_errors"] = MappingProxyType(dict(self.serving.listen_errors))
+            fields["vip_errors"] = MappingProxyType(dict(self.serving.vips.errors))
         self.instance = Instance(**fields)
 
     def _log_frontends(self, plan: Plan) -> None:
-        served = set()
-        for vs in plan.virtual_servers.values():
-            key = (vs.protocol, vs.ip, vs.port, vs.service)
-            if self.instance.error_of(vs) is None:
-                served.add(key)
-                if key not in self._served:
-                    self.log("listen", frontend=f"{vs.address}/{vs.protocol}", service=vs.service, kind=vs.kind,
-                             endpoints=len(vs.real_servers))
-        self._served = served
+        """Logs each virtual server once when it starts serving (only those this plan touched,
+        and those whose error went away, are looked at)."""
+        for key in plan.touched | {k for k in self._served if k not in plan.virtual_servers}:
+            vs = plan.virtual_servers.get(key)
+            if vs is None or self.instance.error_of(vs) is not None:
+                self._served.pop(key, None)
+            elif self._served.get(key) != vs.service:
+                self._served[key] = vs.service
+                self.log("listen", frontend=f"{vs.address}/{vs.protocol}", service=vs.service, kind=vs.kind,
+                         endpoints=len(vs.real_servers))
         told = set()
         for ns in plan.not_served:
             told.add(ns)

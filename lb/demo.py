@@ -167,8 +167,8 @@ async def walkthrough(workers: int | None = None, requests: int = 6, metrics_bin
         if not await control.start():
             sys.stderr.write(logbuf.getvalue())
             return 1
-        if control.instance.serving_errors:
-            for hint in dict.fromkeys(control.instance.serving_errors.values()):
+        if control.instance.serving_errors():
+            for hint in dict.fromkeys(control.instance.serving_errors().values()):
                 print(f"lb demo: {hint}", file=sys.stderr)
             return 1
         await control.start_admin()

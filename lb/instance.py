@@ -23,7 +23,8 @@ class Instance:
     snapshot: Snapshot | None = None
     plan: Plan | None = None
     generation: int = 0
-    serving_errors: Mapping[VirtualServerKey, str] = field(default_factory=lambda: MappingProxyType({}))
+    listen_errors: Mapping = field(default_factory=lambda: MappingProxyType({}))   # listener key -> why not
+    vip_errors: Mapping = field(default_factory=lambda: MappingProxyType({}))      # VIP -> why not
     rejected: tuple = ()                             # FileResults not applied (last good kept)
     reloads: int = 0                                 # applied since start (start not counted)
     reload_errors: int = 0
@@ -31,7 +32,13 @@ class Instance:
 
     def error_of(self, vs: VirtualServer) -> str | None:
         """None when vs serves, else why not."""
-        return self.serving_errors.get(vs.key)
+        return self.vip_errors.get(vs.ip) or self.listen_errors.get(vs.listener)
+
+    def serving_errors(self) -> dict[VirtualServerKey, str]:
+        """Every virtual server that does not serve, and why."""
+        if not self.plan or not (self.vip_errors or self.listen_errors):
+            return {}
+        return {vs.key: e for vs in self.plan.virtual_servers.values() if (e := self.error_of(vs))}
 
     def stats(self) -> dict:
         return self.core.stats() if self.core is not None else {}

@@ -1,25 +1,37 @@
 """From a Snapshot to what should serve: keyed rows, nothing applied.
 
-build_plan is pure but for IdMaps, which hands out ids that stay stable across
-reloads (an sp_id per service port, an ep_id per endpoint of it, a listener id per
-socket): the core keys its state by them, so a reload that keeps a Service keeps
-its round-robin position, affinity entries and counters. This module is the one
-place run-time defaults are applied (the scheduler, weights); lb.serve applies a
-Plan to the kernel and the core.
+A Planner keeps the plan of each Service it saw and, given the next Snapshot, re-plans only
+the Services whose ServiceView changed (Snapshots share unchanged views, so identity says
+what changed): a reload that touches one Service costs one Service, whatever their number.
+The result is the same as planning everything again (tests compare the two).
+
+Ids come from IdMaps and stay stable across reloads (an sp_id per service port, an ep_id per
+endpoint of it, a listener id per socket): the core keys its state by them, so a reload that
+keeps a Service keeps its round-robin position, affinity entries and counters. This module is
+the one place run-time defaults are applied (the scheduler, weights); lb.serve applies a Plan
+to the kernel and the core.
+
+Which socket accepts a frontend: node ports listen on each node address (the wildcards by
+default). A VIP on a port that has a wildcard socket of its family rides it, found by local
+address; with share_vip_ports (VIPs made local by routes, not addresses) every VIP that is
+not loopback does, so listeners grow with ports, not with VIPs. Other VIPs get a socket each.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
 
-from lb.addresses import WILDCARD_V4, WILDCARD_V6, host_port, is_wildcard, wildcard_of
+from lb.addresses import WILDCARD_V4, WILDCARD_V6, host_port, is_loopback, is_wildcard, wildcard_of
 from lb.config.model import TCP
-from lb.snapshot import FRONTEND_NODE_PORT, Snapshot
+from lb.snapshot import FRONTEND_NODE_PORT, ServiceView, Snapshot
 
 SCHEDULER = "rr"
 FORWARD = "Masq"   # ipvs's word for NAT; a proxy rewrites both addresses, the closest fit
 WEIGHT = 1
 
-ListenerKey = tuple[str, int, str]   # (ip, port, protocol)
+ListenerKey = tuple[str, int, str]        # (ip, port, protocol)
 VirtualServerKey = tuple[str, str, int]   # (protocol, ip, port)
 
 
@@ -94,108 +106,270 @@ class NotServed:
     reason: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """Keyed rows: what lb.serve makes true. The core's table is `rows` + `frontends`
-    (docs/internals.md); everything else is for listeners, addresses and reports."""
-    virtual_servers: dict[VirtualServerKey, VirtualServer] = field(default_factory=dict)
-    listeners: dict[ListenerKey, int] = field(default_factory=dict)     # key -> listener id
-    addresses: dict[str, list[str]] = field(default_factory=dict)       # VIP -> services needing it
-    not_served: list[NotServed] = field(default_factory=list)
-    rows: dict[int, tuple] = field(default_factory=dict)                # sp_id -> core table row
-    frontends: list[tuple] = field(default_factory=list)                # core table frontends
+    """Keyed rows: what lb.serve makes true, read-only. The core's table is `rows` +
+    `frontends` (docs/internals.md); everything else is for listeners, addresses, reports."""
+    virtual_servers: Mapping[VirtualServerKey, VirtualServer] = field(default_factory=dict)
+    listeners: Mapping[ListenerKey, int] = field(default_factory=dict)         # key -> listener id
+    addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)      # VIP -> services needing it
+    not_served: tuple[NotServed, ...] = ()
+    rows: Mapping[int, tuple] = field(default_factory=dict)                     # sp_id -> core table row
+    frontends: tuple[tuple, ...] = ()                      # core table frontends
+    summary: Mapping[str, int] = field(default_factory=dict)                    # what changed since the plan before
+    touched: frozenset[VirtualServerKey] = frozenset()     # virtual servers placed or removed by this update
 
     def table(self) -> dict:
         """The core's table (docs/internals.md)."""
-        return {"service_ports": list(self.rows.values()), "frontends": self.frontends}
+        return {"service_ports": list(self.rows.values()), "frontends": list(self.frontends)}
 
 
 def sp_name(service: str, port_name: str, protocol: str) -> str:
     return f"{service}:{port_name}/{protocol}" if port_name else f"{service}/{protocol}"
 
 
-def build_plan(snapshot: Snapshot, ids: IdMaps, node_addresses: tuple[str, ...] = (WILDCARD_V4, WILDCARD_V6)) -> Plan:
-    """What should serve for snapshot. node_addresses: where node ports listen
-    (wildcards or specific local addresses). Only TCP is served; UDP and SCTP ports
-    and ExternalName Services are listed in not_served."""
-    plan = Plan()
-    claimed: dict[ListenerKey, str] = {}
-    views = list(snapshot.service_ports())
-    # A specific address on a port that a wildcard node-port socket holds can't get
-    # its own socket (EADDRINUSE): the wildcard serves it, found by local address.
-    node_ports = {fe.port for spv in views for fe in spv.frontends
-                  if fe.kind == FRONTEND_NODE_PORT and fe.protocol == TCP}
-    wildcard_ports = {(ip, port) for ip in node_addresses if is_wildcard(ip) for port in node_ports}
+def build_plan(snapshot: Snapshot, ids: IdMaps, node_addresses: tuple[str, ...] = (WILDCARD_V4, WILDCARD_V6),
+               share_vip_ports: bool = False) -> Plan:
+    """The plan of snapshot from scratch (offline uses, tests)."""
+    return Planner(ids, node_addresses, share_vip_ports).update(snapshot)
 
-    for view in snapshot.services:
-        svc = view.service
-        if svc.type == "ExternalName":
-            plan.not_served.append(NotServed(f"{svc.external_name or ''}", svc.key,
-                                             "ExternalName is not served yet (DNS only)"))
-        elif svc.headless:
-            plan.not_served.append(NotServed("clusterIP: None", svc.key,
-                                             "headless Service: no virtual server, clients use the endpoints"))
-    for spv in views:
-        svc = spv.service
+
+@dataclass(frozen=True)
+class _Frontend:
+    """A frontend of a service's part: where it listens (ip: a node address for node ports)."""
+    kind: str
+    ip: str
+    port: int
+    protocol: str
+    port_name: str
+    sp_id: int
+    persistence: int
+    reals: tuple[RealServer, ...]
+
+
+@dataclass
+class _Part:
+    """What one Service contributes, computed from its ServiceView alone."""
+    order: tuple[str, str]                     # (namespace, name): who wins a claimed address:port
+    rows: dict[int, tuple] = field(default_factory=dict)
+    frontends: list[_Frontend] = field(default_factory=list)
+    not_served: list[NotServed] = field(default_factory=list)
+    vips: tuple[str, ...] = ()
+
+
+class Planner:
+    """Plans Snapshots one after another, touching only what changed."""
+
+    def __init__(self, ids: IdMaps, node_addresses: tuple[str, ...] = (WILDCARD_V4, WILDCARD_V6),
+                 share_vip_ports: bool = False):
+        self.ids = ids
+        self.node_addresses = tuple(node_addresses)
+        self.share_vip_ports = share_vip_ports
+        self._views: dict[str, ServiceView] = {}
+        self._parts: dict[str, _Part] = {}
+        self._rows: dict[int, tuple] = {}
+        self._claims: dict[ListenerKey, list[tuple[tuple[str, str], int, str, _Frontend]]] = {}
+        self._by_port: dict[tuple[int, str], set[ListenerKey]] = {}       # (port, proto) -> claimed keys
+        self._wild_votes: dict[ListenerKey, int] = {}                     # wildcard socket -> frontends asking
+        self._placed: dict[ListenerKey, tuple] = {}                       # claim key -> (vs, listener, entry)
+        self._listeners: dict[ListenerKey, int] = {}                      # key -> refcount
+        self._frontends: dict[tuple, int] = {}                            # core entry -> refcount
+        self._addresses: dict[str, list[str]] = {}
+        self._not_served_keys: list[tuple[str, str]] = []                 # sorted orders with not_served
+        self._plan: Plan | None = None
+
+    # -- the whole -----------------------------------------------------------------------
+    def update(self, snapshot: Snapshot) -> Plan:
+        views = {view.service.key: view for view in snapshot.services}
+        dirty_claims: set[ListenerKey] = set()
+        old_eps: set[tuple[int, int]] = set()
+        new_eps: set[tuple[int, int]] = set()
+        for key in [k for k in self._views if k not in views]:
+            old_eps |= _endpoint_ids(self._parts[key])
+            self._remove(key, dirty_claims)
+        for key, view in views.items():
+            if self._views.get(key) is view:
+                continue
+            if key in self._views:
+                old_eps |= _endpoint_ids(self._parts[key])
+                self._remove(key, dirty_claims)
+            self._add(key, view, dirty_claims)
+            new_eps |= _endpoint_ids(self._parts[key])
+        listeners_before = set(self._listeners)
+        summary, touched = self._place(dirty_claims)
+        summary.update(endpoints_added=len(new_eps - old_eps), endpoints_removed=len(old_eps - new_eps),
+                       listeners_added=len(self._listeners.keys() - listeners_before),
+                       listeners_removed=len(listeners_before - self._listeners.keys()))
+        self._plan = self._publish(summary, touched)
+        return self._plan
+
+    def _publish(self, summary: dict, touched: frozenset) -> Plan:
+        virtual_servers = {}
+        for vs, _listener, _entry in self._placed.values():
+            virtual_servers[vs.key] = vs
+        not_served = tuple(n for order in self._not_served_keys
+                           for n in self._parts[f"{order[0]}/{order[1]}"].not_served)
+        not_served += tuple(n for claims in self._claims.values() for n in _losers(claims))
+        summary = {"virtual_servers": len(virtual_servers), **summary}
+        return Plan(virtual_servers=MappingProxyType(virtual_servers),
+                    listeners=MappingProxyType({k: self.ids.listener(k) for k in self._listeners}),
+                    addresses=MappingProxyType({ip: tuple(s) for ip, s in self._addresses.items()}),
+                    not_served=not_served, rows=MappingProxyType(dict(self._rows)),
+                    frontends=tuple(self._frontends), summary=MappingProxyType(summary), touched=touched)
+
+    # -- one Service ---------------------------------------------------------------------
+    def _add(self, key: str, view: ServiceView, dirty: set[ListenerKey]) -> None:
+        part = _plan_service(view, self.ids, self.node_addresses)
+        self._views[key] = view
+        self._parts[key] = part
+        self._rows.update(part.rows)
+        for index, fe in enumerate(part.frontends):
+            claim_key = (fe.ip, fe.port, fe.protocol)
+            claims = self._claims.setdefault(claim_key, [])
+            bisect.insort(claims, (part.order, index, key, fe), key=lambda c: (c[0], c[1]))
+            self._by_port.setdefault((fe.port, fe.protocol), set()).add(claim_key)
+            self._vote(fe, +1, dirty)
+            dirty.add(claim_key)
+        for ip in part.vips:
+            services = self._addresses.setdefault(ip, [])
+            bisect.insort(services, key)
+        if part.not_served:
+            bisect.insort(self._not_served_keys, part.order)
+
+    def _remove(self, key: str, dirty: set[ListenerKey]) -> None:
+        part = self._parts.pop(key)
+        del self._views[key]
+        for sp_id in part.rows:
+            self._rows.pop(sp_id, None)
+        for fe in part.frontends:
+            claim_key = (fe.ip, fe.port, fe.protocol)
+            claims = self._claims[claim_key]
+            claims[:] = [c for c in claims if c[2] != key]
+            if not claims:
+                del self._claims[claim_key]
+                port_keys = self._by_port[(fe.port, fe.protocol)]
+                port_keys.discard(claim_key)
+                if not port_keys:
+                    del self._by_port[(fe.port, fe.protocol)]
+            self._vote(fe, -1, dirty)
+            dirty.add(claim_key)
+        for ip in part.vips:
+            services = self._addresses[ip]
+            services.remove(key)
+            if not services:
+                del self._addresses[ip]
+        if part.not_served:
+            self._not_served_keys.remove(part.order)
+
+    def _vote(self, fe: _Frontend, delta: int, dirty: set[ListenerKey]) -> None:
+        """Counts the frontends that want a wildcard socket on their port; when that count
+        goes from 0 to 1 or back, every VIP on the port changes socket."""
+        if fe.kind == FRONTEND_NODE_PORT:
+            if not is_wildcard(fe.ip):
+                return
+        elif not self.share_vip_ports or is_loopback(fe.ip):
+            return
+        wild = (wildcard_of(fe.ip), fe.port, fe.protocol)
+        votes = self._wild_votes.get(wild, 0) + delta
+        if votes:
+            self._wild_votes[wild] = votes
+        else:
+            self._wild_votes.pop(wild, None)
+        if (votes == 0) or (votes == 1 and delta > 0):
+            dirty.update(self._by_port.get((fe.port, fe.protocol), ()))
+
+    # -- claims to virtual servers -------------------------------------------------------------
+    def _place(self, dirty: set[ListenerKey]) -> tuple[dict[str, int], frozenset]:
+        """(Re)places the claims of dirty keys: the first Service in order wins an address:port.
+        Returns the counts of virtual servers added, removed and changed, and their keys."""
+        added = removed = changed = 0
+        touched = set()
+        for claim_key in dirty:
+            old = self._placed.pop(claim_key, None)
+            if old is not None:
+                self._release(old)
+                touched.add(old[0].key)
+            claims = self._claims.get(claim_key)
+            if not claims:
+                removed += old is not None
+                continue
+            _order, _index, service, fe = claims[0]
+            listener = self._listener_of(fe)
+            vs = VirtualServer(fe.protocol, fe.ip, fe.port, fe.kind, service, fe.port_name, fe.sp_id,
+                               fe.persistence, listener, fe.reals)
+            # A wildcard listener needs the local address to find the frontend; "" there means
+            # any address (a nodePort). A specific listener is its frontend.
+            local_ip = fe.ip if is_wildcard(listener[0]) and not is_wildcard(fe.ip) else ""
+            entry = (self.ids.listener(listener), local_ip, fe.port, fe.sp_id)
+            self._placed[claim_key] = (vs, listener, entry)
+            touched.add(vs.key)
+            self._listeners[listener] = self._listeners.get(listener, 0) + 1
+            self._frontends[entry] = self._frontends.get(entry, 0) + 1
+            if old is None:
+                added += 1
+            elif old[0] != vs:
+                changed += 1
+        return {"added": added, "removed": removed, "changed": changed}, frozenset(touched)
+
+    def _release(self, placed: tuple) -> None:
+        _vs, listener, entry = placed
+        for table, key in ((self._listeners, listener), (self._frontends, entry)):
+            n = table[key] - 1
+            if n:
+                table[key] = n
+            else:
+                del table[key]
+
+    def _listener_of(self, fe: _Frontend) -> ListenerKey:
+        if fe.kind == FRONTEND_NODE_PORT:
+            return (fe.ip, fe.port, fe.protocol)
+        wild = (wildcard_of(fe.ip), fe.port, fe.protocol)
+        return wild if wild in self._wild_votes else (fe.ip, fe.port, fe.protocol)
+
+
+def _losers(claims) -> list[NotServed]:
+    if len(claims) < 2:
+        return []
+    winner = claims[0][2]
+    return [NotServed(f"{host_port(fe.ip, fe.port)}/{fe.protocol}", service,
+                      f"{host_port(fe.ip, fe.port)} is already served for {winner}")
+            for _order, _index, service, fe in claims[1:]]
+
+
+def _endpoint_ids(part: _Part) -> set[tuple[int, int]]:
+    return {(sp_id, ep[0]) for sp_id, row in part.rows.items() for ep in row[4]}
+
+
+def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...]) -> _Part:
+    """One Service's rows, frontends and reasons not to serve. Only TCP is served; UDP and
+    SCTP ports and ExternalName Services are listed in not_served."""
+    svc = view.service
+    part = _Part(order=(svc.namespace, svc.name))
+    if svc.type == "ExternalName":
+        part.not_served.append(NotServed(f"{svc.external_name or ''}", svc.key,
+                                         "ExternalName is not served yet (DNS only)"))
+    elif svc.headless:
+        part.not_served.append(NotServed("clusterIP: None", svc.key,
+                                         "headless Service: no virtual server, clients use the endpoints"))
+    vips: list[str] = []
+    for spv in view.port_views():
         if spv.protocol != TCP:
             for fe in spv.frontends:
                 where = f"{host_port(fe.ip, fe.port) if fe.ip else ':' + str(fe.port)}/{fe.protocol}"
-                plan.not_served.append(NotServed(where, fe.service, f"{fe.protocol} is not served yet"))
+                part.not_served.append(NotServed(where, fe.service, f"{fe.protocol} is not served yet"))
             continue
         if not spv.frontends:
             continue
         sp_id = ids.sp(svc.key, spv.port_name, spv.protocol)
         reals = tuple(RealServer(ids.ep(sp_id, e.ip, e.port), e.ip, e.port) for e in spv.usable)
-        plan.rows[sp_id] = (sp_id, sp_name(svc.key, spv.port_name, spv.protocol), SCHEDULER, svc.affinity_timeout,
+        part.rows[sp_id] = (sp_id, sp_name(svc.key, spv.port_name, spv.protocol), SCHEDULER, svc.affinity_timeout,
                             tuple((r.ep_id, r.ip, r.port, r.weight) for r in reals))
         for fe in spv.frontends:
-            if fe.kind == FRONTEND_NODE_PORT:
-                places = [(ip, (ip, fe.port, TCP)) for ip in node_addresses]
-            else:
-                wild = wildcard_of(fe.ip)
-                listener = (wild, fe.port, TCP) if (wild, fe.port) in wildcard_ports else (fe.ip, fe.port, TCP)
-                places = [(fe.ip, listener)]
-                services = plan.addresses.setdefault(fe.ip, [])
-                if fe.service not in services:
-                    services.append(fe.service)
-            for ip, listener in places:
-                key = (ip, fe.port, TCP)
-                owner = claimed.get(key)
-                if owner is not None:
-                    plan.not_served.append(NotServed(f"{host_port(ip, fe.port)}/TCP", fe.service,
-                                                     f"{host_port(ip, fe.port)} is already served for {owner}"))
-                    continue
-                claimed[key] = fe.service
-                lid = plan.listeners[listener] = ids.listener(listener)
-                vs = VirtualServer(TCP, ip, fe.port, fe.kind, fe.service, fe.port_name, sp_id,
-                                   svc.affinity_timeout, listener, reals)
-                plan.virtual_servers[vs.key] = vs
-                # A wildcard listener needs the local address to find the frontend;
-                # "" there means any address (a nodePort). A specific listener is its frontend.
-                local_ip = ip if is_wildcard(listener[0]) and not is_wildcard(ip) else ""
-                entry = (lid, local_ip, fe.port, sp_id)
-                if entry not in plan.frontends:
-                    plan.frontends.append(entry)
-    return plan
-
-
-def diff_summary(old: Plan | None, new: Plan) -> dict:
-    """Counts for the one-line reload log."""
-    old_vs = old.virtual_servers if old else {}
-    new_vs = new.virtual_servers
-    old_rows = old.rows if old else {}
-    old_eps = {(sp, r[0]) for sp, row in old_rows.items() for r in row[4]}
-    new_eps = {(sp, r[0]) for sp, row in new.rows.items() for r in row[4]}
-    changed = sum(1 for k in new_vs.keys() & old_vs.keys()
-                  if old_rows.get(old_vs[k].sp_id) != new.rows.get(new_vs[k].sp_id))
-    old_l = set(old.listeners) if old else set()
-    return {
-        "virtual_servers": len(new_vs),
-        "added": len(new_vs.keys() - old_vs.keys()),
-        "removed": len(old_vs.keys() - new_vs.keys()),
-        "changed": changed,
-        "endpoints_added": len(new_eps - old_eps),
-        "endpoints_removed": len(old_eps - new_eps),
-        "listeners_added": len(set(new.listeners) - old_l),
-        "listeners_removed": len(old_l - set(new.listeners)),
-    }
+            places = node_addresses if fe.kind == FRONTEND_NODE_PORT else (fe.ip,)
+            if fe.kind != FRONTEND_NODE_PORT and fe.ip not in vips:
+                vips.append(fe.ip)
+            for ip in places:
+                part.frontends.append(_Frontend(fe.kind, ip, fe.port, TCP, spv.port_name, sp_id,
+                                                svc.affinity_timeout, reals))
+    part.vips = tuple(vips)
+    return part

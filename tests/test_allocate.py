@@ -21,7 +21,7 @@ def svc(name, ns="study", type="ClusterIP", cluster_ip="", ports=((80, None),), 
     ips = (cluster_ip,) if cluster_ip and cluster_ip != "None" else (("None",) if cluster_ip == "None" else ())
     return Service(namespace=ns, name=name, type=type, ports=sps, selector={"app": name},
                    cluster_ip=cluster_ip, cluster_ips=ips, ip_families=families, ip_family_policy=policy,
-                   source=Source(path, 1 + doc * 10, doc), manifest=manifest)
+                   source=Source.at(path, 1 + doc * 10, doc), manifest=manifest)
 
 
 def run(services, nets=DEFAULT_NETS, ports=DEFAULT_PORTS):

@@ -68,16 +68,16 @@ def test_crlf_line_endings_and_bom(tmp_path):
     result = load_text(tmp_path, "", raw=raw)
     assert names(result) == ["web", "api"]
     assert result.objects[1].source.line == 12
-    assert result.objects[1].source.field_lines["spec.ports[0].port"] == 21
+    assert result.objects[1].source.line_of("spec.ports[0].port") == 21
 
 
 def test_multi_document_file_keeps_document_index_and_lines(tmp_path):
     text = SERVICE + "---\n" + SERVICE.replace("name: web", "name: api").replace("port: 80", "port: 81")
     result = load_text(tmp_path, text)
     web, api = result.objects
-    assert (web.source.line, web.source.document, api.source.line, api.source.document) == (1, 0, 12, 1)
-    assert api.source.field_lines["metadata.name"] == 15
-    assert api.source.field_lines["spec.ports[0]"] == 21
+    assert (web.source.line, web.source.index, api.source.line, api.source.index) == (1, 0, 12, 1)
+    assert api.source.line_of("metadata.name") == 15
+    assert api.source.line_of("spec.ports[0]") == 21
     assert api.source.line_of("spec.ports[0].port") == 21
     assert api.source.line_of("spec.ports[0].nodePort") == 21   # falls back to the nearest written ancestor
     assert web.source.mtime == result.mtime == os.stat(web.source.path).st_mtime

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 from lb.config.loader import load_paths
-from lb.plan import IdMaps, build_plan, diff_summary
+from lb.plan import IdMaps, Planner, build_plan
 from lb.snapshot.build import build_snapshot
 
 SVC = """apiVersion: v1
@@ -52,8 +52,8 @@ def test_rows_listeners_and_frontends_of_a_clusterip_service(tmp_path):
     assert [(ip, port, weight) for _ep, ip, port, weight in endpoints] == [("10.244.0.1", 8080, 1),
                                                                            ("10.244.0.2", 8080, 1)]
     assert list(plan.listeners) == [("10.97.97.97", 80, "TCP")]
-    assert plan.frontends == [(plan.listeners[("10.97.97.97", 80, "TCP")], "", 80, sp_id)]
-    assert plan.addresses == {"10.97.97.97": ["ns/web"]}
+    assert plan.frontends == ((plan.listeners[("10.97.97.97", 80, "TCP")], "", 80, sp_id),)
+    assert plan.addresses == {"10.97.97.97": ("ns/web",)}
     assert [n.reason for n in plan.not_served] == ["UDP is not served yet"]
 
 
@@ -100,12 +100,12 @@ def test_ids_stay_put_across_reloads_and_are_never_reused(tmp_path):
         assert len(values) == len(set(values)), f"an id was given to two {space} keys"
 
 
-def test_diff_summary_counts_what_a_reload_changed(tmp_path):
-    ids = IdMaps()
-    old = build_plan(snapshot_of(tmp_path, [service("a", "10.97.0.1", ["10.244.0.1"]),
-                                            service("b", "10.97.0.2", ["10.244.0.2"])], 1), ids)
-    new = build_plan(snapshot_of(tmp_path, [service("a", "10.97.0.1", ["10.244.0.1", "10.244.0.9"]),
-                                            service("c", "10.97.0.3", ["10.244.0.3"])], 2), ids)
-    assert diff_summary(old, new) == {"virtual_servers": 2, "added": 1, "removed": 1, "changed": 1,
-                                      "endpoints_added": 2, "endpoints_removed": 1,
-                                      "listeners_added": 1, "listeners_removed": 1}
+def test_summary_counts_what_a_reload_changed(tmp_path):
+    planner = Planner(IdMaps())
+    planner.update(snapshot_of(tmp_path, [service("a", "10.97.0.1", ["10.244.0.1"]),
+                                          service("b", "10.97.0.2", ["10.244.0.2"])], 1))
+    new = planner.update(snapshot_of(tmp_path, [service("a", "10.97.0.1", ["10.244.0.1", "10.244.0.9"]),
+                                                service("c", "10.97.0.3", ["10.244.0.3"])], 2))
+    assert dict(new.summary) == {"virtual_servers": 2, "added": 1, "removed": 1, "changed": 1,
+                                 "endpoints_added": 2, "endpoints_removed": 1,
+                                 "listeners_added": 1, "listeners_removed": 1}

@@ -10,7 +10,7 @@ import pytest
 from lb.config.build import build_objects
 from lb.config.model import Source
 
-SRC = Source("t.yaml", 1)
+SRC = Source.at("t.yaml", 1)
 
 DNS1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
            "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "

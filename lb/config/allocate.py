@@ -22,7 +22,6 @@ Service therefore moves nobody unless it lands exactly on an occupied probe path
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import ipaddress
 from dataclasses import dataclass, replace
@@ -128,11 +127,11 @@ def allocate(services: Iterable[Service], cluster_ip_ranges: tuple[IPNetwork, ..
 
 def _file_order(svc: Service):
     src = svc.source
-    return (src.path, src.document, src.line) if src else ("", 0, 0), svc.namespace, svc.name
+    return src.order() if src else ("", 0, 0), svc.namespace, svc.name
 
 
 def _error(svc: Service, field: str, message: str) -> Diagnostic:
-    src = svc.source or Source("<unknown>", 0)
+    src = svc.source or Source.at("<unknown>", 0)
     return Diagnostic(ERROR, src.path, src.line_of(field), message, field=field,
                       kind="Service", namespace=svc.namespace, name=svc.name)
 
@@ -143,10 +142,15 @@ def _stable_hash(text: str) -> int:
 
 def _with_manifest(svc: Service, **changes) -> Service:
     """replace() that also writes allocated values into the defaulted manifest, so
-    -o yaml shows what the API server would have stored."""
-    manifest = copy.deepcopy(dict(svc.manifest)) if svc.manifest else None
+    -o yaml shows what the API server would have stored. svc itself when nothing changes
+    (identity tells later stages that nothing did); only the parts written are copied."""
+    if all(getattr(svc, name) == value for name, value in changes.items()):
+        return svc
+    manifest = dict(svc.manifest) if svc.manifest else None
     if manifest is not None:
-        spec = manifest.setdefault("spec", {})
+        spec = manifest["spec"] = dict(manifest.get("spec") or {})
+        if "ports" in changes:
+            spec["ports"] = [dict(raw) for raw in spec.get("ports") or []]
         if "cluster_ip" in changes:
             spec["clusterIP"] = changes["cluster_ip"]
             spec["clusterIPs"] = list(changes["cluster_ips"])

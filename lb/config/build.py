@@ -29,14 +29,16 @@ class BuildResult:
     warnings: list[v.FieldError] = field(default_factory=list)
 
 
-def build_objects(kind: str, obj: dict, source: Source) -> BuildResult:
+def build_objects(kind: str, obj: dict, source: Source, owned: bool = False) -> BuildResult:
+    """owned: obj is the caller's to give away (the loader's fresh data); defaulting then
+    works on it in place instead of on a copy."""
     builder = {"Service": _service, "Endpoints": _endpoints, "EndpointSlice": _endpoint_slice,
                "Pod": _pod, "Namespace": _namespace}[kind]
-    return builder(obj, source)
+    return builder(obj, source, owned)
 
 
-def _service(obj: dict, source: Source) -> BuildResult:
-    svc = default_service(obj)
+def _service(obj: dict, source: Source, owned: bool) -> BuildResult:
+    svc = default_service(obj, owned)
     errors = v.validate_service(svc) or default_ip_families(svc)
     if errors:
         return BuildResult(errors=errors)
@@ -76,10 +78,10 @@ def _target_ref(ref: dict | None) -> str | None:
     return None
 
 
-def _endpoints(obj: dict, source: Source) -> BuildResult:
+def _endpoints(obj: dict, source: Source, owned: bool) -> BuildResult:
     """One EndpointSet per subset and address family, as the mirroring controller
     splits them into slices; notReadyAddresses become ready=False, serving=False."""
-    eps = default_endpoints(obj)
+    eps = default_endpoints(obj, owned)
     errors = v.validate_endpoints(eps)
     if errors:
         return BuildResult(errors=errors)
@@ -100,11 +102,11 @@ def _endpoints(obj: dict, source: Source) -> BuildResult:
     return BuildResult(objects=out)
 
 
-def _endpoint_slice(obj: dict, source: Source) -> BuildResult:
+def _endpoint_slice(obj: dict, source: Source, owned: bool) -> BuildResult:
     """One EndpointSet. Conditions as kube-proxy reads them: ready nil => true,
     serving nil => ready, terminating nil => false; only the first address of an
     endpoint is used; FQDN slices and slices without a Service label are ignored."""
-    es = default_endpoint_slice(obj)
+    es = default_endpoint_slice(obj, owned)
     errors = v.validate_endpoint_slice(es)
     if errors:
         return BuildResult(errors=errors)
@@ -141,8 +143,8 @@ def _endpoint_slice(obj: dict, source: Source) -> BuildResult:
     return result
 
 
-def _pod(obj: dict, source: Source) -> BuildResult:
-    pod = default_pod(obj)
+def _pod(obj: dict, source: Source, owned: bool) -> BuildResult:
+    pod = default_pod(obj, owned)
     errors = v.validate_pod(pod)
     if errors:
         return BuildResult(errors=errors)
@@ -167,7 +169,7 @@ def _pod(obj: dict, source: Source) -> BuildResult:
         container_ports=ports, source=source, manifest=pod)])
 
 
-def _namespace(obj: dict, source: Source) -> BuildResult:
+def _namespace(obj: dict, source: Source, owned: bool) -> BuildResult:
     errors = v.validate_namespace(obj)
     if errors:
         return BuildResult(errors=errors)
@@ -186,9 +188,9 @@ def _copy(value):
     return value
 
 
-def with_namespace(obj: dict) -> dict:
-    """A copy with metadata.namespace defaulted to "default", as kubectl does."""
-    out = _copy(obj)
+def with_namespace(obj: dict, owned: bool = False) -> dict:
+    """obj (a copy unless owned) with metadata.namespace defaulted to "default", as kubectl does."""
+    out = obj if owned else _copy(obj)
     meta = out.setdefault("metadata", {}) or {}
     out["metadata"] = meta
     if not meta.get("namespace"):
@@ -196,9 +198,9 @@ def with_namespace(obj: dict) -> dict:
     return out
 
 
-def default_service(obj: dict) -> dict:
+def default_service(obj: dict, owned: bool = False) -> dict:
     """SetDefaults_Service plus the create strategy's clusterIP/clusterIPs sync."""
-    out = with_namespace(obj)
+    out = with_namespace(obj, owned)
     spec = out.get("spec") or {}
     out["spec"] = spec
     if not spec.get("sessionAffinity"):
@@ -263,8 +265,8 @@ def default_ip_families(obj: dict) -> list[v.FieldError]:
     return []
 
 
-def default_endpoints(obj: dict) -> dict:
-    out = with_namespace(obj)
+def default_endpoints(obj: dict, owned: bool = False) -> dict:
+    out = with_namespace(obj, owned)
     for subset in out.get("subsets") or []:
         for port in subset.get("ports") or []:
             if not port.get("protocol"):
@@ -272,8 +274,8 @@ def default_endpoints(obj: dict) -> dict:
     return out
 
 
-def default_endpoint_slice(obj: dict) -> dict:
-    out = with_namespace(obj)
+def default_endpoint_slice(obj: dict, owned: bool = False) -> dict:
+    out = with_namespace(obj, owned)
     for port in out.get("ports") or []:
         if port.get("name") is None:
             port["name"] = ""
@@ -282,8 +284,8 @@ def default_endpoint_slice(obj: dict) -> dict:
     return out
 
 
-def default_pod(obj: dict) -> dict:
-    out = with_namespace(obj)
+def default_pod(obj: dict, owned: bool = False) -> dict:
+    out = with_namespace(obj, owned)
     for container in (out.get("spec") or {}).get("containers") or []:
         for port in container.get("ports") or []:
             if not port.get("protocol"):

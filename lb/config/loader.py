@@ -1,37 +1,37 @@
-"""Reading manifest files: YAML or JSON documents, with the line of every field.
+"""Reading manifest files: YAML or JSON documents, each field findable by its line.
 
-A file becomes a FileResult: the model objects it holds, the errors and warnings
-about it (worded as kubectl and the API server word them), the kinds it skipped.
-Nothing a user writes makes this raise: bad YAML, a list where a mapping belongs,
-a wrong apiVersion or an invalid field all end up as Diagnostics.
+A file becomes a FileResult: the model objects it holds, the errors and warnings about it
+(worded as kubectl and the API server word them), the kinds it skipped. Nothing a user
+writes makes this raise: a FIFO or device named *.yaml, a file over the size limit, bad
+UTF-8 or YAML, a list where a mapping belongs, a wrong apiVersion or an invalid field all
+end up as Diagnostics.
 
-Parsing keeps PyYAML's nodes (libyaml's CSafeLoader when built in) so every field
-path ("spec.ports[0].nodePort") maps to its 1-based line. Scalars are read as
-kubectl's YAML 1.1 reader reads them: unquoted yes/no/on/off are booleans and 0755
-is octal (so a label `enabled: yes` is an error, as it is with kubectl), while
-timestamps stay strings.
+A ManifestReader keeps what it read: reading a file again parses only the documents whose
+text changed (lb.config.documents splits files into documents first), and objects of
+unchanged documents come back as the very same objects, so what depends on them can tell
+by identity that nothing changed.
 """
 from __future__ import annotations
 
 import gc
 import os
 import re
+import stat
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable
 
-import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
+from lb.config import documents
 from lb.config.build import build_objects
-from lb.config.model import ManifestObject, Source
-from lb.config.validate import GoText, go_value
-from lb.diagnostics import ERROR, WARNING, Diagnostic, errors_of, invalid
+from lb.config.documents import YAMLProblem
+from lb.config.model import ManifestObject
+from lb.config.schema import check_fields, schema_for
+from lb.config.source import Document, Source
+from lb.diagnostics import ERROR, WARNING, Diagnostic, errors_of
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-_MAP_KEY = re.compile(r"^(.*)\[([^\]]*[^\]\d][^\]]*)\]$")  # a map key, not a list index
-MAX_NODES = 500_000     # per object; alias bombs ("billion laughs") stop here instead of eating memory
+DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024     # far above real manifests; bounds memory per file
+MAX_LIST_DEPTH = 8                             # a List inside a List inside ...: flattened, to a point
 
 # The kinds lb reads, and the apiVersions the API server serves them under.
 KINDS = {
@@ -46,6 +46,9 @@ DEPRECATED_VERSIONS = {
         "discovery.k8s.io/v1beta1 EndpointSlice is deprecated in v1.21+, unavailable in v1.25+; "
         "use discovery.k8s.io/v1 EndpointSlice",
 }
+_MAP_KEY = re.compile(r"^(.*)\[([^\]]*[^\]\d][^\]]*)\]$")  # a map key, not a list index
+_FILE_TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
 
 
 @dataclass(frozen=True)
@@ -61,22 +64,27 @@ class FileResult:
         return errors_of(self.diagnostics)
 
 
-def load_paths(paths: Iterable[str]) -> list[FileResult]:
-    """Every manifest file under paths, in sorted order. Folders are read
-    recursively (*.yaml, *.yml, *.json; hidden entries such as a ConfigMap
-    volume's ..data are skipped); a named file is read whatever its suffix; a
-    missing path gives a FileResult with one error."""
-    results, seen = [], set()
+def load_paths(paths: Iterable[str], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[FileResult]:
+    """Every manifest file under paths, read once (see ManifestReader.read_paths)."""
+    return ManifestReader(max_bytes).read_paths(paths)
+
+
+def load_file(path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> FileResult:
+    return ManifestReader(max_bytes).read(path)
+
+
+def manifest_files(paths: Iterable[str]) -> list[str]:
+    """The files under paths, in order: a folder recursively (*.yaml, *.yml, *.json, sorted;
+    hidden entries such as a ConfigMap volume's ..data are skipped), a named file whatever
+    its suffix, a missing path as it is (reading it reports it)."""
+    out, seen = [], set()
     for path in paths:
-        if os.path.isdir(path):
-            files = sorted(_walk(path))
-        else:
-            files = [path]
+        files = sorted(_walk(path)) if os.path.isdir(path) else [path]
         for name in files:
             if name not in seen:
                 seen.add(name)
-                results.append(load_file(name))
-    return results
+                out.append(name)
+    return out
 
 
 def _walk(folder: str) -> Iterable[str]:
@@ -87,389 +95,280 @@ def _walk(folder: str) -> Iterable[str]:
                 yield os.path.join(root, name)
 
 
-def load_file(path: str) -> FileResult:
-    """One file, every document in it. Never raises for what the file holds."""
-    try:
-        mtime = os.stat(path).st_mtime
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return FileResult(path, diagnostics=(_error(path, 0, f'the path "{path}" does not exist'),))
-    except OSError as e:
-        return FileResult(path, diagnostics=(_error(path, 0, f"cannot read: {e.strerror or e}"),))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        return FileResult(path, diagnostics=(_error(path, line, f"invalid UTF-8 at byte {e.start}"),), mtime=mtime)
-    if path.endswith(".json"):
-        # A tab can only be whitespace in JSON (tabs in strings are escaped), but
-        # YAML refuses tabs as indentation: make them spaces, lines unchanged.
-        text = text.replace("\t", " ")
-    reader = _FileReader(path, mtime)
-    # Parsing makes millions of small objects and no cycles; the cyclic GC would
-    # walk them again and again (a 10,000-Service file loads in half the time without it).
-    gc_was_enabled = gc.isenabled()
+class _Read:
+    """What one document yielded, with lines relative to its Document (moved, not rebuilt)."""
+    __slots__ = ("document", "objects", "diagnostics", "skipped", "made_at")
+
+    def __init__(self, document: Document):
+        self.document = document
+        self.objects: list[ManifestObject] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.skipped: list[tuple[int, str]] = []      # (line, text after "file:line: ")
+        self.made_at = document.line                 # the document's line when diagnostics were made
+
+
+class ManifestReader:
+    """Reads manifest files and remembers each file's documents by their text."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_FILE_BYTES):
+        self.max_bytes = max_bytes
+        self._documents: dict[str, dict[tuple[str, int], _Read]] = {}
+
+    def read_paths(self, paths: Iterable[str]) -> list[FileResult]:
+        files = manifest_files(paths)
+        for gone in set(self._documents) - set(files):
+            del self._documents[gone]
+        with paused_gc():
+            return [self.read(name) for name in files]
+
+    def forget(self, path: str) -> None:
+        self._documents.pop(path, None)
+
+    def read(self, path: str) -> FileResult:
+        """One file, every document in it. Never raises for what the file holds."""
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return FileResult(path, diagnostics=(_error(path, 0, f'the path "{path}" does not exist'),))
+        except OSError as e:
+            return FileResult(path, diagnostics=(_error(path, 0, f"cannot read: {e.strerror or e}"),))
+        what = next((name for test, name in _FILE_TYPES if test(info.st_mode)), None)
+        if what is not None:
+            return FileResult(path, diagnostics=(_error(path, 0, f"not a regular file ({what}): lb reads "
+                                                        "manifests from regular files only; skipped"),))
+        if info.st_size > self.max_bytes:
+            return FileResult(path, diagnostics=(_error(path, 0, _too_big(info.st_size, self.max_bytes)),),
+                              mtime=info.st_mtime)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(self.max_bytes + 1)        # the file may grow after stat
+        except OSError as e:
+            return FileResult(path, diagnostics=(_error(path, 0, f"cannot read: {e.strerror or e}"),))
+        if len(data) > self.max_bytes:
+            return FileResult(path, diagnostics=(_error(path, 0, _too_big(len(data), self.max_bytes)),),
+                              mtime=info.st_mtime)
+        return self.read_text(path, data, info.st_mtime)
+
+    def read_text(self, path: str, data: bytes, mtime: float = 0.0) -> FileResult:
+        """A file's content, as read from path (or from stdin under a name such as "-")."""
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            return FileResult(path, diagnostics=(_error(path, line, f"invalid UTF-8 at byte {e.start}"),),
+                              mtime=mtime)
+        try:
+            documents.check_printable(text)
+        except YAMLProblem as e:
+            return FileResult(path, diagnostics=(_error(path, e.line, str(e), e.column),), mtime=mtime)
+        if path.endswith(".json"):
+            # A tab can only be whitespace in JSON (tabs in strings are escaped), but
+            # YAML refuses tabs as indentation: make them spaces, lines unchanged.
+            text = text.replace("\t", " ")
+        pieces = documents.split(text)
+        if pieces is None:
+            self._documents.pop(path, None)
+            reads = _read_stream(path, text, mtime)
+        else:
+            reads = self._read_pieces(path, pieces, mtime)
+        objects = tuple(obj for r in reads for obj in r.objects)
+        diagnostics = tuple(d for r in reads for d in _shifted(r))
+        skipped = tuple(f"{path}:{r.document.line + line}: {text}" for r in reads for line, text in r.skipped)
+        return FileResult(path, objects, diagnostics, skipped, mtime)
+
+    def _read_pieces(self, path: str, pieces: list[tuple[int, str]], mtime: float) -> list[_Read]:
+        """One _Read per document, parsing only the texts not read last time (the same text
+        twice in a file is told apart by its occurrence)."""
+        old = self._documents.get(path, {})
+        new: dict[tuple[str, int], _Read] = {}
+        occurrences: dict[str, int] = {}
+        reads = []
+        for index, (line, piece) in enumerate(pieces):
+            nth = occurrences.get(piece, 0)
+            occurrences[piece] = nth + 1
+            read = old.get((piece, nth))
+            if read is None:
+                read = _read_document(Document(path, index, line + 1, piece, mtime))
+            else:
+                doc = read.document
+                doc.index, doc.line, doc.mtime = index, line + 1, mtime
+            new[(piece, nth)] = read
+            reads.append(read)
+        self._documents[path] = new
+        return reads
+
+
+@contextmanager
+def paused_gc():
+    """Loading makes millions of small objects and no cycles; the cyclic GC would walk them
+    again and again (a 10,000-Service file loads in about 60 % of the time without it)."""
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
-        reader.read(text)
+        yield
     finally:
-        if gc_was_enabled:
+        if was_enabled:
             gc.enable()
-    return FileResult(path, tuple(reader.objects), tuple(reader.diagnostics), tuple(reader.skipped), mtime)
+
+
+def _too_big(size: int, limit: int) -> str:
+    return (f"file is {size:,} bytes, over the limit of {limit:,} (--max-manifest-bytes); "
+            "lb does not read it")
 
 
 def _error(path: str, line: int, message: str, column: int | None = None) -> Diagnostic:
     return Diagnostic(ERROR, path, line, message, column=column)
 
 
-class _Constructor(SafeConstructor):
-    """Scalars as kubectl reads them: timestamps stay the text that was written."""
+def _shifted(read: _Read) -> list[Diagnostic]:
+    """read's diagnostics at the document's current line (it may have moved since)."""
+    delta = read.document.line - read.made_at
+    if not delta or not read.diagnostics:
+        return read.diagnostics
+    read.diagnostics = [Diagnostic(d.severity, d.path, d.line + delta if d.line else 0, d.message, d.field,
+                                   d.kind, d.namespace, d.name, d.column) for d in read.diagnostics]
+    read.made_at = read.document.line
+    return read.diagnostics
 
 
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+# --- one document's objects ---------------------------------------------------------
+
+def _read_document(document: Document) -> _Read:
+    read = _Read(document)
+    try:
+        parsed = documents.compose(document.text)
+    except YAMLProblem as e:
+        read.diagnostics.append(_error(document.path, document.line + e.line - 1 if e.line else 0, str(e),
+                                       e.column))
+        return read
+    _objects_of(read, parsed)
+    return read
 
 
-class _DocumentError(Exception):
-    def __init__(self, node, message: str) -> None:
-        super().__init__(message)
-        self.line, self.column = node.start_mark.line + 1, node.start_mark.column + 1
+def _read_stream(path: str, text: str, mtime: float) -> list[_Read]:
+    """A file that documents.split() could not cut: its documents one by one, lines relative
+    to the file; those before a YAML error still count."""
+    reads: list[_Read] = []
+    index = 0
+    try:
+        for parsed in documents.compose_stream(text):
+            read = _Read(Document(path, index, 1, mtime=mtime, lines=(parsed.lines if parsed else None) or {}))
+            _objects_of(read, parsed)
+            reads.append(read)
+            index += 1
+    except YAMLProblem as e:
+        read = _Read(Document(path, index, 1, mtime=mtime, lines={}))
+        read.diagnostics.append(_error(path, e.line, str(e), e.column))
+        reads.append(read)
+    return reads
 
 
-class _Document:
-    """One object's plain data plus the line of each of its fields."""
-
-    def __init__(self) -> None:
-        self.constructor = _Constructor()       # per object: its cache keeps nodes alive
-        self.lines: dict[str, int] = {}
-        self.duplicates: list[str] = []
-        self.budget = MAX_NODES
-        self.open: set[int] = set()
-
-    def convert(self, node, path: str = ""):
-        self.budget -= 1
-        if self.budget < 0:
-            raise _DocumentError(node, "document too large (aliases expand to more than "
-                                       f"{MAX_NODES} nodes)")
-        if isinstance(node, ScalarNode):
-            return self.constructor.construct_object(node)
-        if id(node) in self.open:
-            raise _DocumentError(node, "recursive alias: a node contains itself")
-        self.open.add(id(node))
-        try:
-            if isinstance(node, SequenceNode):
-                out = []
-                for i, item in enumerate(node.value):
-                    child = f"{path}[{i}]"
-                    self.lines[child] = item.start_mark.line + 1
-                    out.append(self.convert(item, child))
-                return out
-            self.constructor.flatten_mapping(node)      # YAML merge keys (<<)
-            result: dict = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, ScalarNode):
-                    raise _DocumentError(key_node, "a mapping key must be a scalar")
-                key = str(key_node.value)
-                child = f"{path}.{key}" if path else key
-                if key in result:
-                    self.duplicates.append(child)
-                self.lines[child] = key_node.start_mark.line + 1
-                result[key] = self.convert(value_node, child)
-            return result
-        finally:
-            self.open.discard(id(node))
+def _objects_of(read: _Read, parsed) -> None:
+    doc = read.document
+    if parsed is None or parsed.root is None:
+        return          # an empty document, or only comments
+    root = parsed.root
+    if not isinstance(root, dict):
+        what = "a list" if isinstance(root, list) else "a scalar"
+        if parsed.lines is None:          # the fast path keeps no marks: ask the slow one where
+            parsed = documents.compose_with_lines(doc.text) or parsed
+        line = doc.line + parsed.root_line
+        read.diagnostics.append(_error(doc.path, line, f"document {doc.index + 1} is {what}, not a Kubernetes "
+                                       "object (a mapping with apiVersion and kind)"))
+        return
+    _object_or_list(read, parsed, root, "", None, 0)
 
 
-def _scalar_child(node, key: str):
-    for k, v in node.value:
-        if isinstance(k, ScalarNode) and k.value == key:
-            return v
-    return None
+def _object_or_list(read: _Read, parsed, obj: dict, prefix: str, inherit, depth: int) -> None:
+    kind, items = obj.get("kind"), obj.get("items")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+        _list(read, parsed, obj, kind, items, prefix, depth)
+    else:
+        _object(read, parsed, obj, prefix, inherit)
 
 
-class _FileReader:
-    def __init__(self, path: str, mtime: float) -> None:
-        self.path, self.mtime = path, mtime
-        self.objects: list[ManifestObject] = []
-        self.diagnostics: list[Diagnostic] = []
-        self.skipped: list[str] = []
-
-    def read(self, text: str) -> None:
-        try:
-            for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
-                self._document(node, index)
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            message = e.problem or "invalid YAML"
-            if e.context:
-                message += f" ({e.context})"
-            line, column = (mark.line + 1, mark.column + 1) if mark else (0, None)
-            lines = text.splitlines() if mark else []
-            if mark and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
-                message += " (a tab: YAML indents with spaces only)"
-            self.diagnostics.append(_error(self.path, line, message, column))
-        except yaml.YAMLError as e:
-            self.diagnostics.append(_error(self.path, 0, f"invalid YAML: {e}"))
-
-    def _document(self, node, index: int) -> None:
-        if node is None or (isinstance(node, ScalarNode) and node.tag.endswith(":null")):
-            return          # an empty document, or only comments
-        if not isinstance(node, MappingNode):
-            what = "a list" if isinstance(node, SequenceNode) else "a scalar"
-            self.diagnostics.append(_error(
-                self.path, node.start_mark.line + 1,
-                f"document {index + 1} is {what}, not a Kubernetes object (a mapping with apiVersion and kind)"))
-            return
-        kind_node, items_node = _scalar_child(node, "kind"), _scalar_child(node, "items")
-        kind = kind_node.value if isinstance(kind_node, ScalarNode) else None
-        if kind and kind.endswith("List") and isinstance(items_node, SequenceNode):
-            self._list(node, kind, items_node, index)
+def _list(read: _Read, parsed, obj: dict, kind: str, items: list, prefix: str, depth: int) -> None:
+    """kind: List (kubectl get -o yaml), or a typed list such as ServiceList whose items may
+    leave out their own apiVersion and kind. A List inside a List is flattened, as kubectl does."""
+    doc = read.document
+    api = obj.get("apiVersion")
+    inherit = (api, kind[: -len("List")]) if kind != "List" and isinstance(api, str) else None
+    for i, item in enumerate(items):
+        where = f"{prefix}.items[{i}]" if prefix else f"items[{i}]"
+        line = doc.line + (doc.field_line(where) or 0)
+        if not isinstance(item, dict):
+            read.diagnostics.append(_error(doc.path, line, f"items of a {kind} must be Kubernetes objects (mappings)"))
+        elif depth + 1 >= MAX_LIST_DEPTH and str(item.get("kind", "")).endswith("List"):
+            read.diagnostics.append(_error(doc.path, line, f"Lists nested more than {MAX_LIST_DEPTH} deep"))
         else:
-            self._object(node, index, None)
+            _object_or_list(read, parsed, item, where, inherit, depth + 1)
 
-    def _list(self, node, kind: str, items_node, index: int) -> None:
-        """kind: List (kubectl get -o yaml), or a typed list such as ServiceList
-        whose items may leave out their own apiVersion and kind."""
-        api_node = _scalar_child(node, "apiVersion")
-        inherit = None
-        if kind != "List" and isinstance(api_node, ScalarNode):
-            inherit = (api_node.value, kind[: -len("List")])
-        for item in items_node.value:
-            if not isinstance(item, MappingNode):
-                self.diagnostics.append(_error(self.path, item.start_mark.line + 1,
-                                               f"items of a {kind} must be Kubernetes objects (mappings)"))
-                continue
-            self._object(item, index, inherit)
 
-    def _object(self, node, index: int, inherit: tuple[str, str] | None) -> None:
-        doc = _Document()
-        first = node.value[0][0] if node.value else node     # the first key, not a flow mapping's "{"
-        line = first.start_mark.line + 1
-        try:
-            obj = doc.convert(node)
-        except _DocumentError as e:
-            self.diagnostics.append(_error(self.path, e.line, str(e), e.column))
-            return
-        except RecursionError:
-            self.diagnostics.append(_error(self.path, line, "document nested too deeply"))
-            return
-        except yaml.MarkedYAMLError as e:      # an unknown tag such as !Ref
-            mark = e.problem_mark or e.context_mark
-            self.diagnostics.append(_error(self.path, mark.line + 1 if mark else line, e.problem or str(e),
-                                           mark.column + 1 if mark else None))
-            return
-        if inherit:
-            obj.setdefault("apiVersion", inherit[0])
-            obj.setdefault("kind", inherit[1])
-        api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        missing = [f"{name} not set" for name, value in (("apiVersion", api_version), ("kind", kind))
-                   if not value or not isinstance(value, str)]
-        if missing:
-            text = missing[0] if len(missing) == 1 else "[" + ", ".join(missing) + "]"
-            self.diagnostics.append(_error(self.path, line, f"error validating data: {text}"))
-            return
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
-        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
-        if kind not in KINDS:
-            shown = f"{namespace}/{name}" if namespace else name
-            self.skipped.append(f'{self.path}:{line}: skipped {api_version} {kind} "{shown}"')
-        elif api_version not in KINDS[kind]:
-            self.diagnostics.append(_error(self.path, line, f'no matches for kind "{kind}" in version "{api_version}"'))
-        else:
-            source = Source(self.path, line, index, self.mtime, doc.lines)
-            scope = None if kind == "Namespace" else namespace or "default"
-            self._accept(obj, doc, source, kind, api_version, _Naming(kind, scope, name, doc.lines))
+def _object(read: _Read, parsed, obj: dict, prefix: str, inherit) -> None:
+    doc = read.document
+    offset = parsed.first_lines.get(id(obj))
+    if offset is None:
+        offset = doc.field_line(prefix) or 0
+    source = Source(doc, prefix, offset)
+    if inherit:
+        obj.setdefault("apiVersion", inherit[0])
+        obj.setdefault("kind", inherit[1])
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    missing = [f"{name} not set" for name, value in (("apiVersion", api_version), ("kind", kind))
+               if not value or not isinstance(value, str)]
+    if missing:
+        text = missing[0] if len(missing) == 1 else "[" + ", ".join(missing) + "]"
+        read.diagnostics.append(_error(doc.path, source.line, f"error validating data: {text}"))
+        return
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+    namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
+    if kind not in KINDS:
+        shown = f"{namespace}/{name}" if namespace else name
+        read.skipped.append((offset, f'skipped {api_version} {kind} "{shown}"'))
+    elif api_version not in KINDS[kind]:
+        read.diagnostics.append(_error(doc.path, source.line,
+                                       f'no matches for kind "{kind}" in version "{api_version}"'))
+    else:
+        scope = None if kind == "Namespace" else namespace or "default"
+        duplicates = [d[len(prefix) + 1:] if prefix else d for d in parsed.duplicates
+                      if not prefix or d.startswith(prefix + ".")]
+        _accept(read, obj, source, kind, api_version, _Naming(kind, scope, name), duplicates)
 
-    def _accept(self, obj: dict, doc: _Document, source: Source, kind: str, api_version: str,
-                naming: _Naming) -> None:
-        """Strict decoding (unknown fields, types), then defaulting, validation and
-        the model objects; an object with any error yields no object."""
-        deprecated = DEPRECATED_VERSIONS.get((api_version, kind))
-        diagnostics = [naming.diag(source, WARNING, None, deprecated)] if deprecated else []
-        diagnostics += [naming.diag(source, WARNING, f, f'duplicate field "{f}"') for f in doc.duplicates]
-        unknown, wrong_types = check_fields(obj, schema_for(kind, api_version))
-        diagnostics += [naming.diag(source, WARNING, f, f'unknown field "{f}"') for f in unknown]
-        if wrong_types:
-            # The API server cannot decode such an object, so nothing more is checked.
-            diagnostics += [naming.diag(source, ERROR, f, m) for f, m in wrong_types]
-        else:
-            result = build_objects(kind, obj, source)
-            diagnostics += [naming.diag(source, WARNING, f, m) for f, m in result.warnings]
-            diagnostics += [naming.diag(source, ERROR, f, m) for f, m in result.errors]
-            self.objects += result.objects
-        self.diagnostics += diagnostics
+
+def _accept(read: _Read, obj: dict, source: Source, kind: str, api_version: str, naming: "_Naming",
+            duplicates: list[str]) -> None:
+    """Strict decoding (unknown fields, types), then defaulting, validation and the model
+    objects; an object with any error yields no object."""
+    deprecated = DEPRECATED_VERSIONS.get((api_version, kind))
+    diagnostics = [naming.diag(source, WARNING, None, deprecated)] if deprecated else []
+    diagnostics += [naming.diag(source, WARNING, f, f'duplicate field "{f}"') for f in duplicates]
+    unknown, wrong_types = check_fields(obj, schema_for(kind, api_version))
+    diagnostics += [naming.diag(source, WARNING, f, f'unknown field "{f}"') for f in unknown]
+    if wrong_types:
+        # The API server cannot decode such an object, so nothing more is checked.
+        diagnostics += [naming.diag(source, ERROR, f, m) for f, m in wrong_types]
+    else:
+        result = build_objects(kind, obj, source, owned=True)
+        diagnostics += [naming.diag(source, WARNING, f, m) for f, m in result.warnings]
+        diagnostics += [naming.diag(source, ERROR, f, m) for f, m in result.errors]
+        read.objects += result.objects
+    read.diagnostics += diagnostics
 
 
 @dataclass(frozen=True)
 class _Naming:
-    """Who a diagnostic is about, and where its field was written."""
+    """Who a diagnostic is about."""
     kind: str
     namespace: str | None
     name: str
-    lines: dict
 
     def diag(self, source: Source, severity: str, field: str | None, message: str) -> Diagnostic:
         lookup = (field or "").replace("LoadBalancerSourceRanges", "loadBalancerSourceRanges")
-        if lookup.startswith("spec.clusterIPs") and "spec.clusterIPs" not in self.lines:
+        if lookup.startswith("spec.clusterIPs") and not source.has_line("spec.clusterIPs"):
             lookup = "spec.clusterIP"       # clusterIPs was filled in from clusterIP
         key = _MAP_KEY.match(lookup)
         if key:     # metadata.labels[app] is recorded as metadata.labels.app
             lookup = f"{key[1]}.{key[2]}"
         return Diagnostic(severity, source.path, source.line_of(lookup), message, field,
                           self.kind, self.namespace, self.name)
-
-
-# ---- the fields each kind may hold, and their JSON types (kubectl's strict decoding) ----
-
-STR, INT, BOOL, ANY, INT_OR_STR = "string", "integer", "boolean", "any", "integer or string"
-
-
-class Open(dict):
-    """A struct whose fields beyond those listed are accepted silently (Pod: lb
-    reads only a few of its many fields)."""
-
-
-class MapOf:
-    """A map with free-form keys (labels, selector, annotations)."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-
-_STRMAP = MapOf(STR)
-_META = {
-    "name": STR, "generateName": STR, "namespace": STR, "labels": _STRMAP, "annotations": _STRMAP,
-    "uid": STR, "resourceVersion": STR, "generation": INT, "creationTimestamp": STR,
-    "deletionTimestamp": STR, "deletionGracePeriodSeconds": INT, "ownerReferences": [ANY],
-    "finalizers": [STR], "managedFields": [ANY], "selfLink": STR,
-}
-_TYPE_META = {"apiVersion": STR, "kind": STR, "metadata": _META}
-_TARGET_REF = {"kind": STR, "namespace": STR, "name": STR, "uid": STR, "apiVersion": STR,
-               "resourceVersion": STR, "fieldPath": STR}
-_SERVICE = {**_TYPE_META, "spec": {
-    "ports": [{"name": STR, "protocol": STR, "appProtocol": STR, "port": INT, "targetPort": INT_OR_STR,
-               "nodePort": INT}],
-    "selector": _STRMAP, "clusterIP": STR, "clusterIPs": [STR], "type": STR, "externalIPs": [STR],
-    "sessionAffinity": STR, "loadBalancerIP": STR, "loadBalancerSourceRanges": [STR], "externalName": STR,
-    "externalTrafficPolicy": STR, "healthCheckNodePort": INT, "publishNotReadyAddresses": BOOL,
-    "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": INT}}, "ipFamilies": [STR],
-    "ipFamilyPolicy": STR, "allocateLoadBalancerNodePorts": BOOL, "loadBalancerClass": STR,
-    "internalTrafficPolicy": STR, "trafficDistribution": STR,
-}, "status": {
-    "loadBalancer": {"ingress": [{"ip": STR, "hostname": STR, "ipMode": STR,
-                                  "ports": [{"port": INT, "protocol": STR, "error": STR}]}]},
-    "conditions": [ANY],
-}}
-_ENDPOINT_ADDRESS = {"ip": STR, "hostname": STR, "nodeName": STR, "targetRef": _TARGET_REF}
-_ENDPOINTS = {**_TYPE_META, "subsets": [{
-    "addresses": [_ENDPOINT_ADDRESS], "notReadyAddresses": [_ENDPOINT_ADDRESS],
-    "ports": [{"name": STR, "port": INT, "protocol": STR, "appProtocol": STR}],
-}]}
-_SLICE_ENDPOINT = {
-    "addresses": [STR], "conditions": {"ready": BOOL, "serving": BOOL, "terminating": BOOL},
-    "hostname": STR, "targetRef": _TARGET_REF, "nodeName": STR, "zone": STR,
-    "hints": {"forZones": [{"name": STR}], "forNodes": [{"name": STR}]}, "deprecatedTopology": _STRMAP,
-}
-_SLICE_PORTS = [{"name": STR, "protocol": STR, "port": INT, "appProtocol": STR}]
-_SLICE = {**_TYPE_META, "addressType": STR, "endpoints": [_SLICE_ENDPOINT], "ports": _SLICE_PORTS}
-_SLICE_V1BETA1 = {**_SLICE, "endpoints": [{
-    **{k: v for k, v in _SLICE_ENDPOINT.items() if k not in ("zone", "deprecatedTopology")},
-    "topology": _STRMAP}]}
-_POD = {**_TYPE_META, "spec": Open({
-    "containers": [Open({"name": STR, "ports": [{"name": STR, "containerPort": INT, "protocol": STR,
-                                                  "hostPort": INT, "hostIP": STR}]})],
-    "nodeName": STR, "hostname": STR, "subdomain": STR,
-}), "status": Open({
-    "phase": STR, "podIP": STR, "podIPs": [{"ip": STR}], "hostIP": STR,
-    "conditions": [Open({"type": STR, "status": STR})],
-})}
-_NAMESPACE = {**_TYPE_META, "spec": {"finalizers": [STR]},
-              "status": {"phase": STR, "conditions": [ANY]}}
-_SCHEMAS = {"Service": _SERVICE, "Endpoints": _ENDPOINTS, "EndpointSlice": _SLICE, "Pod": _POD,
-            "Namespace": _NAMESPACE}
-
-
-def schema_for(kind: str, api_version: str):
-    if kind == "EndpointSlice" and api_version.endswith("v1beta1"):
-        return _SLICE_V1BETA1
-    return _SCHEMAS[kind]
-
-
-def _json_type(value) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
-
-
-def _shown(value):
-    """A wrongly typed value as the API server would print it."""
-    if isinstance(value, bool):
-        return go_value(value)
-    if isinstance(value, (dict, list)):
-        return GoText(_json_type(value))
-    return value
-
-
-def check_fields(value, schema, path: str = "") -> tuple[list[str], list[tuple[str, str]]]:
-    """(unknown field paths, (field, message) type errors) of value against schema.
-    null is accepted anywhere, as the API server's JSON decoding takes it for unset."""
-    unknown: list[str] = []
-    errors: list[tuple[str, str]] = []
-    _check(value, schema, path, unknown, errors)
-    return unknown, errors
-
-
-def _check(value, schema, path, unknown, errors) -> None:
-    """Also normalises nulls as Go's JSON decoding does: a null field is unset (the
-    key is dropped), a null list item or map value is its type's zero value."""
-    if value is None or schema == ANY:
-        return
-    if isinstance(schema, dict):
-        if not isinstance(value, dict):
-            errors.append((path, _type_error(value, "object")))
-            return
-        for key in [k for k, item in value.items() if item is None]:
-            del value[key]
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else key
-            if key in schema:
-                _check(item, schema[key], child, unknown, errors)
-            elif not isinstance(schema, Open):
-                unknown.append(child)
-    elif isinstance(schema, list):
-        if not isinstance(value, list):
-            errors.append((path, _type_error(value, "array")))
-            return
-        for i, item in enumerate(value):
-            if item is None and (isinstance(schema[0], dict) or schema[0] == STR):
-                value[i] = item = {} if isinstance(schema[0], dict) else ""
-            _check(item, schema[0], f"{path}[{i}]", unknown, errors)
-    elif isinstance(schema, MapOf):
-        if not isinstance(value, dict):
-            errors.append((path, _type_error(value, "object")))
-            return
-        for key, item in value.items():
-            if item is None:
-                value[key] = ""
-            else:
-                _check(item, schema.value, f"{path}[{key}]", unknown, errors)
-    else:
-        ok = {STR: isinstance(value, str),
-              INT: isinstance(value, int) and not isinstance(value, bool),
-              BOOL: isinstance(value, bool),
-              INT_OR_STR: isinstance(value, (int, str)) and not isinstance(value, bool)}[schema]
-        if not ok:
-            errors.append((path, _type_error(value, schema)))
-
-
-def _type_error(value, expected: str) -> str:
-    got = _json_type(value)
-    hint = ""
-    if expected == STR and got in ("boolean", "integer", "number"):
-        hint = " (YAML reads unquoted yes/no/on/off/true/false and numbers as non-strings: quote the value)"
-    return invalid(_shown(value), f"expected {expected}, got {got}{hint}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from lb.addresses import host_port
+from lb.config.source import Source
 
 # Service types, session affinities and protocols, spelled as the API spells them.
 CLUSTER_IP = "ClusterIP"
@@ -23,28 +24,6 @@ AFFINITY_CLIENT_IP = "ClientIP"
 DEFAULT_AFFINITY_TIMEOUT = 10800   # v1.DefaultClientIPServiceAffinitySeconds, applied by defaulting
 
 TCP, UDP, SCTP = "TCP", "UDP", "SCTP"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where an object was read: the file, the line of its document's start, the
-    document's index in the file, and the file's modification time (kubectl's AGE)."""
-    path: str
-    line: int
-    document: int = 0
-    mtime: float = 0.0
-    # field path ("spec.ports[0].nodePort") -> line, for messages found after validation
-    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
-
-    def line_of(self, field_path: str) -> int:
-        """The line of field_path, or of its nearest ancestor that has one."""
-        path = field_path
-        while path:
-            if path in self.field_lines:
-                return self.field_lines[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return self.line
 
 
 @dataclass(frozen=True)

@@ -179,11 +179,26 @@ IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 
 def ip_errors(path: str, value: str) -> list[FieldError]:
+    if type(value) is str and _IPV4.match(value):
+        return []
     return [] if parse_ip(value) is not None else [(path, invalid(value, IP_MSG))]
+
+
+# A dotted quad as Go (and ipaddress) accept it: no leading zeros. Most addresses in a
+# manifest are such: checked here without building an ipaddress object.
+_IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\Z")
+_LINK_LOCAL_MULTICAST_V4 = ipaddress.ip_network("224.0.0.0/24")
+LINK_LOCAL = "may not be in the link-local range (169.254.0.0/16, fe80::/10)"
+LINK_LOCAL_MULTICAST = "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+MULTICAST = "may not be in the multicast range (224.0.0.0/4, ff00::/8)"
 
 
 def non_special_ip(path: str, value: str) -> list[FieldError]:
     """ValidateNonSpecialIP, except that lb accepts loopback (local backends and VIPs)."""
+    if type(value) is str and _IPV4.match(value):
+        first = int(value[:value.index(".")])
+        if first not in (0, 169) and not 224 <= first <= 239:
+            return []          # the common case: nothing special
     ip = parse_ip(value)
     if ip is None:
         return [(path, invalid(value, IP_MSG))]
@@ -191,12 +206,11 @@ def non_special_ip(path: str, value: str) -> list[FieldError]:
     if ip.is_unspecified:
         errs.append(f"may not be unspecified ({value})")
     if ip.is_link_local:
-        errs.append("may not be in the link-local range (169.254.0.0/16, fe80::/10)")
-    if ip in ipaddress.ip_network("224.0.0.0/24") or (ip.version == 6 and ip.packed[0] == 0xFF
-                                                       and ip.packed[1] & 0x0F == 0x02):
-        errs.append("may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")
+        errs.append(LINK_LOCAL)
+    if ip in _LINK_LOCAL_MULTICAST_V4 or (ip.version == 6 and ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02):
+        errs.append(LINK_LOCAL_MULTICAST)
     elif ip.is_multicast:
-        errs.append("may not be in the multicast range (224.0.0.0/4, ff00::/8)")
+        errs.append(MULTICAST)
     return [(path, invalid(value, e)) for e in errs]
 
 

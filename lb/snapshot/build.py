@@ -1,110 +1,281 @@
 """Loaded files -> Snapshot: drop duplicates, allocate, resolve, collect diagnostics.
 
-build_snapshot never raises for bad manifests (they become diagnostics and the
-offending objects are dropped); it raises ValueError only for bad range flags.
-Reading the files is lb.config.loader's (offline commands) or lb.sources.files'
-(a running instance, which keeps each file's last good content).
+A SnapshotBuilder remembers what the last Snapshot was made of. Given the files again it
+works from what changed: objects are compared by identity (lb.config.loader hands back the
+same objects for documents whose text did not change), a Service is resolved again only when
+it, its Endpoints/EndpointSlices or the Pods its selector can match changed, and every other
+ServiceView is the previous one, so the planner downstream sees by identity what to redo.
+Allocation runs over all Services when any Service changed (it is deterministic over the
+whole set: the same files give the same clusterIPs and nodePorts however they were reached),
+but hands back the previous object for a Service whose allocation did not move.
+
+Nothing here raises for bad manifests (they become diagnostics and the offending objects are
+dropped); a ValueError means a bad range in the settings. Reading the files is
+lb.config.loader's (offline commands) or lb.sources.files' (a running instance).
 """
 from __future__ import annotations
 
-from dataclasses import replace
+import bisect
+from collections import defaultdict
 from typing import Iterable
 
-from lb.config.allocate import parse_cluster_ip_range, parse_node_port_range, allocate
+from lb.config.allocate import allocate, parse_cluster_ip_range, parse_node_port_range
 from lb.config.model import EndpointSet, Namespace, Pod, Service, Source
 from lb.diagnostics import ERROR, Diagnostic, duplicate
 from lb.settings import ManifestSettings
-from lb.snapshot import Snapshot
-from lb.snapshot.resolve import resolve
+from lb.snapshot import ServiceView, Snapshot
+from lb.snapshot.controllers import endpoint_sets_from_pods, selects
+from lb.snapshot.resolve import resolve_service
 
-__all__ = ["build_snapshot"]
+__all__ = ["SnapshotBuilder", "build_snapshot"]
+
+Key = tuple[str, str]     # (namespace, name); a Service's sort order
 
 
 def build_snapshot(file_results: Iterable, settings: ManifestSettings = ManifestSettings(),
                    generation: int = 1) -> Snapshot:
-    """A Snapshot of loaded files (lb.config.loader.FileResult), allocated from the
-    settings' ranges. Raises ValueError (a one-line message) only for a bad range."""
-    nets = parse_cluster_ip_range(settings.service_cluster_ip_range)
-    node_ports = parse_node_port_range(settings.service_node_port_range)
-    file_results = list(file_results)
+    """A Snapshot of loaded files (lb.config.loader.FileResult) from scratch."""
+    return SnapshotBuilder(settings).build(file_results, generation)
 
-    diagnostics: list[Diagnostic] = []
-    skipped: list[str] = []
-    services: list[Service] = []
-    endpoint_sets: list[EndpointSet] = []
-    pods: list[Pod] = []
-    namespaces: list[Namespace] = []
-    mtimes = {}
-    for fr in file_results:
-        mtimes[fr.path] = fr.mtime
-        diagnostics.extend(fr.diagnostics)
-        skipped.extend(fr.skipped)
-        for obj in fr.objects:
-            if isinstance(obj, Service):
-                services.append(obj)
-            elif isinstance(obj, EndpointSet):
-                endpoint_sets.append(obj)
-            elif isinstance(obj, Pod):
-                pods.append(obj)
-            elif isinstance(obj, Namespace):
-                namespaces.append(obj)
 
-    services = _drop_duplicates(services, "Service", diagnostics)
-    pods = _drop_duplicates(pods, "Pod", diagnostics)
-    namespaces = _drop_duplicates(namespaces, "Namespace", diagnostics)
+class _Definitions:
+    """Every definition of one kind by key; the first in file order wins (as `kubectl apply`
+    of the files in order would leave it). An identical later copy is merged silently; a
+    different one is an error pointing at the first."""
 
-    allocated = allocate(services, nets, node_ports)
-    diagnostics.extend(allocated.diagnostics)
-    views, generated = resolve(allocated.services, endpoint_sets, pods)
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.by_key: dict[Key, list] = defaultdict(list)
+        self.winners: dict[Key, object] = {}
+        self.diagnostics: dict[Key, list[Diagnostic]] = {}
 
-    return Snapshot(
-        generation=generation,
-        services=views,
-        endpoint_sets=tuple(sorted(endpoint_sets + list(generated),
-                                   key=lambda es: (es.namespace, es.name, es.kind))),
-        pods=tuple(sorted(pods, key=lambda p: (p.namespace, p.name))),
-        namespaces=tuple(sorted(namespaces, key=lambda n: n.name)),
-        diagnostics=tuple(sorted(diagnostics, key=_diagnostic_order)),
-        skipped=tuple(skipped),
-        files=tuple(fr.path for fr in file_results),
-        file_mtimes=mtimes,
-    )
+    def add(self, obj) -> Key:
+        key = (getattr(obj, "namespace", ""), obj.name)
+        bisect.insort(self.by_key[key], obj, key=_file_order)
+        return key
+
+    def remove(self, obj) -> Key:
+        key = (getattr(obj, "namespace", ""), obj.name)
+        definitions = self.by_key[key]
+        definitions[:] = [o for o in definitions if o is not obj]
+        if not definitions:
+            del self.by_key[key]
+        return key
+
+    def settle(self, keys: Iterable[Key]) -> None:
+        for key in keys:
+            definitions = self.by_key.get(key)
+            self.diagnostics.pop(key, None)
+            if not definitions:
+                self.winners.pop(key, None)
+                continue
+            first = definitions[0]
+            self.winners[key] = first
+            clashes = [self._clash(first, o, key) for o in definitions[1:] if not _same_definition(first, o)]
+            if clashes:
+                self.diagnostics[key] = clashes
+
+    def _clash(self, first, obj, key: Key) -> Diagnostic:
+        src = obj.source or Source.at("<unknown>", 0)
+        where = f"{first.source.path}:{first.source.line_of('metadata.name')}" if first.source else "another document"
+        return Diagnostic(ERROR, src.path, src.line_of("metadata.name"),
+                          f"{duplicate(obj.name)}: already defined at {where}", field="metadata.name",
+                          kind=self.kind, namespace=key[0] or None, name=obj.name)
+
+
+class SnapshotBuilder:
+    def __init__(self, settings: ManifestSettings = ManifestSettings()):
+        self.nets = parse_cluster_ip_range(settings.service_cluster_ip_range)
+        self.node_ports = parse_node_port_range(settings.service_node_port_range)
+        self._files: dict[str, object] = {}                   # path -> FileResult of the last build
+        self._services = _Definitions("Service")
+        self._pods = _Definitions("Pod")
+        self._namespaces = _Definitions("Namespace")
+        self._sets: dict[Key, list[EndpointSet]] = defaultdict(list)   # (namespace, service name)
+        self._pods_by_ns: dict[str, dict[str, Pod]] = {}
+        self._pod_labels: dict[str, dict[tuple[str, str], set[str]]] = {}
+        self._allocated: dict[Key, tuple[Service, Service]] = {}       # key -> (input, allocated)
+        self._allocation_diagnostics: list[Diagnostic] = []
+        self._views: dict[Key, ServiceView] = {}
+        self._generated: dict[Key, tuple[EndpointSet, ...]] = {}
+        self._order: list[Key] = []
+        self._last: Snapshot | None = None
+
+    def build(self, file_results: Iterable, generation: int) -> Snapshot:
+        results = {fr.path: fr for fr in file_results}
+        changed: dict[str, set] = {"services": set(), "endpoints": set(), "pods": set(), "namespaces": set()}
+        for path in [p for p in self._files if p not in results]:
+            self._take(self._files.pop(path).objects, (), changed)
+        for path, fr in results.items():
+            old = self._files.get(path)
+            if old is not fr:
+                self._take(old.objects if old is not None else (), fr.objects, changed)
+                self._files[path] = fr
+        self._services.settle(changed["services"])
+        self._pods.settle(changed["pods"])
+        self._namespaces.settle(changed["namespaces"])
+        self._index_pods(changed["pods"])
+        dirty = self._allocate() if changed["services"] else set()
+        dirty |= changed["endpoints"]
+        dirty |= self._selected_by(changed.get("pod_labels", ()))
+        for key in dirty:
+            self._resolve(key)
+        self._last = self._assemble(results, generation, changed, dirty)
+        return self._last
+
+    # -- objects in and out --------------------------------------------------------------
+    def _take(self, old_objects, new_objects, changed: dict[str, set]) -> None:
+        """Indexes the objects of one file: those gone out, those new in (by identity)."""
+        new_ids = {id(o) for o in new_objects}
+        old_ids = {id(o) for o in old_objects}
+        for obj in old_objects:
+            if id(obj) not in new_ids:
+                self._index(obj, -1, changed)
+        for obj in new_objects:
+            if id(obj) not in old_ids:
+                self._index(obj, +1, changed)
+
+    def _index(self, obj, delta: int, changed: dict[str, set]) -> None:
+        if isinstance(obj, Service):
+            changed["services"].add(self._services.add(obj) if delta > 0 else self._services.remove(obj))
+        elif isinstance(obj, EndpointSet):
+            key = (obj.namespace, obj.service_name)
+            if delta > 0:
+                self._sets[key].append(obj)
+            else:
+                self._sets[key] = [s for s in self._sets[key] if s is not obj]
+                if not self._sets[key]:
+                    del self._sets[key]
+            changed["endpoints"].add(key)
+        elif isinstance(obj, Pod):
+            changed["pods"].add(self._pods.add(obj) if delta > 0 else self._pods.remove(obj))
+            changed.setdefault("pod_labels", []).append((obj.namespace, obj.labels))
+        elif isinstance(obj, Namespace):
+            changed["namespaces"].add(self._namespaces.add(obj) if delta > 0 else self._namespaces.remove(obj))
+
+    # -- allocation, resolution ----------------------------------------------------------
+    def _allocate(self) -> set[Key]:
+        """Allocates every Service again; returns the keys whose allocated object changed."""
+        winners = self._services.winners
+        result = allocate(winners.values(), self.nets, self.node_ports)
+        self._allocation_diagnostics = result.diagnostics
+        allocated: dict[Key, tuple[Service, Service]] = {}
+        for svc in result.services:
+            key = (svc.namespace, svc.name)
+            given = winners[key]
+            previous = self._allocated.get(key)
+            if previous is not None and previous[0] is given and _same_allocation(previous[1], svc):
+                svc = previous[1]
+            allocated[key] = (given, svc)
+        dirty = {k for k in allocated.keys() | self._allocated.keys()
+                 if allocated.get(k, (None, None))[1] is not self._allocated.get(k, (None, None))[1]}
+        self._allocated = allocated
+        return dirty
+
+    def _index_pods(self, keys: set[Key]) -> None:
+        """Pods by namespace and by label, so a selector finds its candidates without a scan."""
+        for key in keys:
+            ns, name = key
+            by_label = self._pod_labels.setdefault(ns, defaultdict(set))
+            old = self._pods_by_ns.get(ns, {}).pop(name, None)
+            if old is not None:
+                for item in old.labels.items():
+                    by_label[item].discard(name)
+            pod = self._pods.winners.get(key)
+            if pod is not None:
+                self._pods_by_ns.setdefault(ns, {})[name] = pod
+                for item in pod.labels.items():
+                    by_label[item].add(name)
+
+    def _selected_by(self, labels: Iterable[tuple[str, dict]]) -> set[Key]:
+        """Services whose selector matches the old or new labels of a Pod that changed."""
+        wanted = defaultdict(list)
+        for ns, pod_labels in labels:
+            wanted[ns].append(pod_labels)
+        return {key for key, (_given, svc) in self._allocated.items()
+                if key[0] in wanted and svc.selector
+                and any(selects(svc.selector, pod_labels) for pod_labels in wanted[key[0]])}
+
+    def _resolve(self, key: Key) -> None:
+        entry = self._allocated.get(key)
+        if entry is None:
+            if self._views.pop(key, None) is not None:
+                self._order.remove(key)
+            self._generated.pop(key, None)
+            return
+        svc = entry[1]
+        sets = self._sets.get(key)
+        generated = ()
+        if not sets and svc.selector and svc.type != "ExternalName":
+            # the EndpointSlice controller gives ExternalName Services nothing
+            generated = endpoint_sets_from_pods(svc, self._pods_selected(svc))
+        if generated:
+            self._generated[key] = generated
+        else:
+            self._generated.pop(key, None)
+        if key not in self._views:
+            bisect.insort(self._order, key)
+        self._views[key] = resolve_service(svc, sets or generated)
+
+    def _pods_selected(self, svc: Service) -> list[Pod]:
+        """The Pods of svc's namespace its selector matches, by the smallest label posting."""
+        by_label = self._pod_labels.get(svc.namespace)
+        pods = self._pods_by_ns.get(svc.namespace)
+        if not by_label or not pods:
+            return []
+        postings = [by_label.get(item, ()) for item in svc.selector.items()]
+        names = min(postings, key=len)
+        return [pods[n] for n in names if selects(svc.selector, pods[n].labels)]
+
+    # -- the Snapshot --------------------------------------------------------------------------
+    def _assemble(self, results: dict, generation: int, changed: dict[str, set], dirty: set[Key]) -> Snapshot:
+        last = self._last
+        services = tuple(self._views[k] for k in self._order)
+        if last is None or changed["endpoints"] or changed["pods"] or dirty:
+            endpoint_sets = [s for sets in self._sets.values() for s in sets]
+            endpoint_sets += [s for sets in self._generated.values() for s in sets]
+            endpoint_sets = tuple(sorted(endpoint_sets, key=lambda es: (es.namespace, es.name, es.kind)))
+        else:
+            endpoint_sets = last.endpoint_sets
+        pods = last.pods if last is not None and not changed["pods"] else \
+            tuple(sorted(self._pods.winners.values(), key=lambda p: (p.namespace, p.name)))
+        namespaces = last.namespaces if last is not None and not changed["namespaces"] else \
+            tuple(sorted(self._namespaces.winners.values(), key=lambda n: n.name))
+        diagnostics = [d for fr in results.values() for d in fr.diagnostics]
+        for definitions in (self._services, self._pods, self._namespaces):
+            diagnostics += [d for ds in definitions.diagnostics.values() for d in ds]
+        diagnostics += self._allocation_diagnostics
+        return Snapshot(
+            generation=generation,
+            services=services,
+            endpoint_sets=endpoint_sets,
+            pods=pods,
+            namespaces=namespaces,
+            diagnostics=tuple(sorted(diagnostics, key=_diagnostic_order)),
+            skipped=tuple(s for fr in results.values() for s in fr.skipped),
+            files=tuple(results),
+            file_mtimes={path: fr.mtime for path, fr in results.items()},
+        )
 
 
 def _diagnostic_order(d: Diagnostic):
     return (d.path, d.line, d.column or 0)
 
 
-def _drop_duplicates(objs: list, kind: str, diagnostics: list[Diagnostic]) -> list:
-    """The first definition in file order wins. An identical copy is merged silently
-    (as `kubectl apply` of the same object twice); a different one is an error."""
-    seen: dict[tuple[str, str], object] = {}
-    out = []
-    for obj in sorted(objs, key=_file_order):
-        key = (getattr(obj, "namespace", ""), obj.name)
-        if key in seen:
-            first_obj = seen[key]
-            if _same_definition(first_obj, obj):
-                continue
-            first = first_obj.source
-            src = obj.source or Source("<unknown>", 0)
-            where = f"{first.path}:{first.line_of('metadata.name')}" if first else "another document"
-            diagnostics.append(Diagnostic(
-                ERROR, src.path, src.line_of("metadata.name"),
-                f"{duplicate(obj.name)}: already defined at {where}", field="metadata.name",
-                kind=kind, namespace=key[0] or None, name=obj.name))
-            continue
-        seen[key] = obj
-        out.append(obj)
-    return out
+def _same_allocation(a: Service, b: Service) -> bool:
+    return (a.cluster_ips == b.cluster_ips and a.ip_families == b.ip_families
+            and a.ip_family_policy == b.ip_family_policy
+            and tuple(p.node_port for p in a.ports) == tuple(p.node_port for p in b.ports))
 
 
 def _same_definition(a, b) -> bool:
     if getattr(a, "manifest", None) is not None and getattr(b, "manifest", None) is not None:
         return a.manifest == b.manifest
+    from dataclasses import replace
     return replace(a, source=None) == replace(b, source=None)
 
 
 def _file_order(obj):
     src = obj.source
-    return (src.path, src.document, src.line) if src else ("", 0, 0)
+    return src.order() if src else ("", 0, 0)
+

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lb.config.loader import FileResult, load_paths
-from lb.diagnostics import errors_of
+from lb.config.loader import FileResult, ManifestReader, paused_gc
 from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
-from lb.snapshot.build import build_snapshot
+from lb.snapshot.build import SnapshotBuilder
 
 
 class FileBook:
@@ -42,19 +41,26 @@ class FileBook:
 
 
 class ManifestFiles:
-    """Loads the files named by settings.files into Snapshots, keeping last good content."""
+    """Loads the files named by settings.files into Snapshots, keeping last good content.
+    Each load reads what changed on disk and builds from what changed (ManifestReader,
+    SnapshotBuilder); raises ValueError at construction for a bad range in the settings."""
 
     def __init__(self, settings: ManifestSettings):
         self.settings = settings
         self.book = FileBook()
+        self.reader = ManifestReader()
+        self.builder = SnapshotBuilder(settings)
         self.snapshot: Snapshot | None = None
 
     def load(self, generation: int) -> tuple[Snapshot, list[FileResult]]:
-        """Read every file, build a Snapshot. Returns (snapshot, FileResults not applied).
-        Raises ValueError only for a bad range in the settings."""
+        """Read every file, build a Snapshot. Returns (snapshot, FileResults not applied)."""
+        with paused_gc():
+            return self._load(generation)
+
+    def _load(self, generation: int) -> tuple[Snapshot, list[FileResult]]:
         previous = dict(self.book.in_force)
-        in_force, rejected = self.book.update(load_paths(self.settings.files))
-        snap = build_snapshot(in_force, self.settings, generation)
+        in_force, rejected = self.book.update(self.reader.read_paths(self.settings.files))
+        snap = self.builder.build(in_force, generation)
         old_errors = {str(d) for d in self.snapshot.errors} if self.snapshot else set()
         reverted = False
         for path in sorted({d.path for d in snap.errors if str(d) not in old_errors}):
@@ -65,6 +71,6 @@ class ManifestFiles:
                 rejected.append(replace(new, diagnostics=tuple(new.diagnostics) + new_errors))
                 reverted = True
         if reverted:
-            snap = build_snapshot(self.book.in_force.values(), self.settings, generation)
+            snap = self.builder.build(self.book.in_force.values(), generation)
         self.snapshot = snap
         return snap, rejected
