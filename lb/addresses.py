@@ -69,9 +69,10 @@ def is_loopback(ip: str) -> bool:
 def ip_sort_key(ip: str) -> tuple[int, int, str]:
     """Numeric address order, IPv4 before IPv6; junk last and by text."""
     try:
-        addr = ipaddress.ip_address(ip)
-        return (addr.version, int(addr), "")
-    except ValueError:
+        if ":" in ip:
+            return (6, int.from_bytes(socket.inet_pton(socket.AF_INET6, ip), "big"), "")
+        return (4, int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big"), "")
+    except OSError:
         return (99, 0, ip)
 
 

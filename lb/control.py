@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
+from dataclasses import replace
 import os
 import resource
 import signal
@@ -18,6 +20,7 @@ from types import MappingProxyType
 
 from lb import __version__, kernel
 from lb.addresses import host_port, parse_host_port
+from lb.config.loader import paused_gc
 from lb.eventlog import EventLog
 from lb.instance import Instance
 from lb.plan import IdMaps, Plan, Planner
@@ -28,6 +31,9 @@ from lb.sources.files import ManifestFiles
 from lb.sources.watch import reload_on_sighup, watch_manifests
 
 
+LISTEN_LOG_LIMIT = 100
+
+
 class Control:
     """One lb instance: the sources it reads, the Serving it drives, the Instance it publishes."""
 
@@ -36,7 +42,8 @@ class Control:
         self.log = log or EventLog()
         self.files = ManifestFiles(settings)
         self.ids = IdMaps()
-        self.planner = Planner(self.ids, node_addresses(settings.nodeport_addresses))
+        self.node_addresses = node_addresses(settings.nodeport_addresses)
+        self.planner: Planner | None = None
         self.serving: Serving | None = None
         self.instance = Instance(settings, started=time.time())
         self.admin = None
@@ -50,8 +57,26 @@ class Control:
     # -- applying --------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> dict:
         """Make the core, listeners and VIPs serve snapshot; never stops workers."""
+        with paused_gc():
+            summary = self._apply(snapshot)
+        # What serves now lives as long as it serves: out of the cyclic GC's way, or every
+        # collection would walk 10,000 Services' objects again (they hold no cycles).
+        gc.freeze()
+        return summary
+
+    def _apply(self, snapshot: Snapshot) -> dict:
         plan = self.planner.update(snapshot)
         generation = self.serving.apply(plan)
+        if self.serving.busy_wildcards and self.planner.avoid_wildcards(self.serving.busy_wildcards):
+            # another program holds an address on a shared port: those VIPs get a socket each
+            self.log("wildcard_busy", level="warning", ports=",".join(
+                f"{host_port(ip, port)}/{proto}" for ip, port, proto in sorted(self.serving.busy_wildcards)),
+                note="VIPs on these ports listen one socket each")
+            first = plan.summary
+            plan = self.planner.update(snapshot)
+            generation = self.serving.apply(plan)
+            plan = replace(plan, summary={**first, "virtual_servers": plan.summary["virtual_servers"]})
+        self.serving.busy_wildcards.clear()
         self._publish(snapshot=snapshot, plan=plan, generation=generation)
         self._log_frontends(plan)
         return dict(plan.summary)
@@ -69,16 +94,23 @@ class Control:
         self.instance = Instance(**fields)
 
     def _log_frontends(self, plan: Plan) -> None:
-        """Logs each virtual server once when it starts serving (only those this plan touched,
-        and those whose error went away, are looked at)."""
-        for key in plan.touched | {k for k in self._served if k not in plan.virtual_servers}:
+        """Logs each virtual server once when it starts serving (only those this plan touched
+        are looked at); past LISTEN_LOG_LIMIT at once, one line counts them instead."""
+        started = []
+        for key in plan.touched:
             vs = plan.virtual_servers.get(key)
             if vs is None or self.instance.error_of(vs) is not None:
                 self._served.pop(key, None)
             elif self._served.get(key) != vs.service:
                 self._served[key] = vs.service
-                self.log("listen", frontend=f"{vs.address}/{vs.protocol}", service=vs.service, kind=vs.kind,
-                         endpoints=len(vs.real_servers))
+                started.append(vs)
+        if len(started) > LISTEN_LOG_LIMIT:
+            self.log("listen", virtual_servers=len(started), note="one line each up to "
+                     f"{LISTEN_LOG_LIMIT}; lb status lists them")
+            started = []
+        for vs in started:
+            self.log("listen", frontend=f"{vs.address}/{vs.protocol}", service=vs.service, kind=vs.kind,
+                     endpoints=len(vs.real_servers))
         told = set()
         for ns in plan.not_served:
             told.add(ns)
@@ -87,7 +119,8 @@ class Control:
         self._told_not_served = told
 
     # -- reloading -------------------------------------------------------------
-    async def reload(self, trigger: str) -> None:
+    async def reload(self, trigger: str, hold: frozenset[str] = frozenset()) -> None:
+        """Applies what changed in the files (hold: files not to read yet, see sources/watch)."""
         async with self._reload_lock:
             if self._stop.is_set():
                 return
@@ -95,11 +128,13 @@ class Control:
             began = time.time()
             i = self.instance
             try:
-                snap, rejected = await loop.run_in_executor(None, self.files.load, i.snapshot.generation + 1)
+                snap, rejected = await loop.run_in_executor(None, self.files.load, i.snapshot.generation + 1, hold)
             except Exception as e:   # a bug in loading must not stop what serves
                 self._publish(reload_errors=i.reload_errors + 1)
                 self.log("reload_failed", level="error", trigger=trigger, error=repr(e))
                 return
+            if snap is i.snapshot and not rejected:
+                return                  # nothing changed (a watcher's first tick, a touch)
             for r in rejected:
                 for d in r.errors:
                     self.log("reload_rejected", level="error", file=r.path, error=str(d),
@@ -138,6 +173,7 @@ class Control:
         if not snap.services:
             self.log("no_services", level="warning", files=len(snap.files), hint="waiting for manifests")
         self.serving = Serving(self.settings, self.log, self._core)
+        self.planner = Planner(self.ids, self.node_addresses, self.serving.shares_vip_ports)
         self._publish(rejected=tuple(rejected))
         summary = self.apply(snap)
         self.serving.core.start()

@@ -171,17 +171,23 @@ class Planner:
         self._claims: dict[ListenerKey, list[tuple[tuple[str, str], int, str, _Frontend]]] = {}
         self._by_port: dict[tuple[int, str], set[ListenerKey]] = {}       # (port, proto) -> claimed keys
         self._wild_votes: dict[ListenerKey, int] = {}                     # wildcard socket -> frontends asking
+        self._node_votes: dict[ListenerKey, int] = {}                     # ... of which node ports
+        self._no_wildcard: set[ListenerKey] = set()                       # VIP-only wildcards that can't bind
         self._placed: dict[ListenerKey, tuple] = {}                       # claim key -> (vs, listener, entry)
+        self._virtual_servers: dict[VirtualServerKey, VirtualServer] = {}
+        self._contested: set[ListenerKey] = set()                         # claimed by more than one
         self._listeners: dict[ListenerKey, int] = {}                      # key -> refcount
         self._frontends: dict[tuple, int] = {}                            # core entry -> refcount
         self._addresses: dict[str, list[str]] = {}
         self._not_served_keys: list[tuple[str, str]] = []                 # sorted orders with not_served
+        self._forced: set[ListenerKey] = set()                            # claims to place again
         self._plan: Plan | None = None
 
     # -- the whole -----------------------------------------------------------------------
     def update(self, snapshot: Snapshot) -> Plan:
         views = {view.service.key: view for view in snapshot.services}
-        dirty_claims: set[ListenerKey] = set()
+        dirty_claims: set[ListenerKey] = self._forced
+        self._forced = set()
         old_eps: set[tuple[int, int]] = set()
         new_eps: set[tuple[int, int]] = set()
         for key in [k for k in self._views if k not in views]:
@@ -204,12 +210,10 @@ class Planner:
         return self._plan
 
     def _publish(self, summary: dict, touched: frozenset) -> Plan:
-        virtual_servers = {}
-        for vs, _listener, _entry in self._placed.values():
-            virtual_servers[vs.key] = vs
+        virtual_servers = dict(self._virtual_servers)
         not_served = tuple(n for order in self._not_served_keys
                            for n in self._parts[f"{order[0]}/{order[1]}"].not_served)
-        not_served += tuple(n for claims in self._claims.values() for n in _losers(claims))
+        not_served += tuple(n for key in sorted(self._contested) for n in _losers(self._claims[key]))
         summary = {"virtual_servers": len(virtual_servers), **summary}
         return Plan(virtual_servers=MappingProxyType(virtual_servers),
                     listeners=MappingProxyType({k: self.ids.listener(k) for k in self._listeners}),
@@ -227,6 +231,8 @@ class Planner:
             claim_key = (fe.ip, fe.port, fe.protocol)
             claims = self._claims.setdefault(claim_key, [])
             bisect.insort(claims, (part.order, index, key, fe), key=lambda c: (c[0], c[1]))
+            if len(claims) > 1:
+                self._contested.add(claim_key)
             self._by_port.setdefault((fe.port, fe.protocol), set()).add(claim_key)
             self._vote(fe, +1, dirty)
             dirty.add(claim_key)
@@ -245,6 +251,8 @@ class Planner:
             claim_key = (fe.ip, fe.port, fe.protocol)
             claims = self._claims[claim_key]
             claims[:] = [c for c in claims if c[2] != key]
+            if len(claims) < 2:
+                self._contested.discard(claim_key)
             if not claims:
                 del self._claims[claim_key]
                 port_keys = self._by_port[(fe.port, fe.protocol)]
@@ -267,6 +275,12 @@ class Planner:
         if fe.kind == FRONTEND_NODE_PORT:
             if not is_wildcard(fe.ip):
                 return
+            wild = (fe.ip, fe.port, fe.protocol)
+            node_votes = self._node_votes.get(wild, 0) + delta
+            if node_votes:
+                self._node_votes[wild] = node_votes
+            else:
+                self._node_votes.pop(wild, None)
         elif not self.share_vip_ports or is_loopback(fe.ip):
             return
         wild = (wildcard_of(fe.ip), fe.port, fe.protocol)
@@ -289,6 +303,7 @@ class Planner:
             if old is not None:
                 self._release(old)
                 touched.add(old[0].key)
+                self._virtual_servers.pop(old[0].key, None)
             claims = self._claims.get(claim_key)
             if not claims:
                 removed += old is not None
@@ -302,6 +317,7 @@ class Planner:
             local_ip = fe.ip if is_wildcard(listener[0]) and not is_wildcard(fe.ip) else ""
             entry = (self.ids.listener(listener), local_ip, fe.port, fe.sp_id)
             self._placed[claim_key] = (vs, listener, entry)
+            self._virtual_servers[vs.key] = vs
             touched.add(vs.key)
             self._listeners[listener] = self._listeners.get(listener, 0) + 1
             self._frontends[entry] = self._frontends.get(entry, 0) + 1
@@ -324,7 +340,19 @@ class Planner:
         if fe.kind == FRONTEND_NODE_PORT:
             return (fe.ip, fe.port, fe.protocol)
         wild = (wildcard_of(fe.ip), fe.port, fe.protocol)
-        return wild if wild in self._wild_votes else (fe.ip, fe.port, fe.protocol)
+        if wild in self._wild_votes and (wild not in self._no_wildcard or wild in self._node_votes):
+            return wild
+        return (fe.ip, fe.port, fe.protocol)
+
+    def avoid_wildcards(self, keys: set[ListenerKey]) -> bool:
+        """Another program holds an address on these ports, so their wildcard sockets cannot
+        bind: their VIPs go back to a socket each at the next update. True when that changes
+        something (node ports still need the wildcard: they keep it and report the error)."""
+        new = {k for k in keys if k not in self._no_wildcard and k not in self._node_votes}
+        self._no_wildcard |= new
+        for port_key in {(k[1], k[2]) for k in new}:
+            self._forced.update(self._by_port.get(port_key, ()))
+        return bool(new)
 
 
 def _losers(claims) -> list[NotServed]:

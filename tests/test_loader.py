@@ -388,3 +388,55 @@ def test_nulls_inside_maps_and_lists_are_zero_values(tmp_path):
         'Service "study/web" is invalid: spec.externalIPs[0]: Invalid value: "": '
         "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"]
     assert [d.line for d in result.diagnostics] == [6, 6, 7]
+
+
+# --- re-reading: what an edit did not touch is not read again, and it reads the same ---------
+
+def _fingerprint(result):
+    objects = [(type(o).__name__, getattr(o, "namespace", ""), o.name, o.source.line, o.source.index,
+                o.source.line_of("metadata.name")) for o in result.objects]
+    return objects, [str(d) for d in result.diagnostics], list(result.skipped)
+
+
+def test_random_edits_reread_as_a_fresh_read_does(tmp_path):
+    """Edits anywhere (inside documents, across markers, at the ends) give what reading the
+    file from scratch gives, lines and document numbers included."""
+    import random
+    from lb.config.loader import ManifestReader
+    rnd = random.Random(5)
+    docs = [SERVICE.replace("name: web", f"name: s{i}") for i in range(8)]
+    snippets = ["---\n", "\n", "# x\n", "  port: 81\n", "kind: Service\n", "---", "name: a\n",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"]
+    path = tmp_path / "m.yaml"
+    reader = ManifestReader()
+    text = "---\n".join(docs)
+    for step in range(300):
+        path.write_text(text)
+        assert _fingerprint(reader.read(str(path))) == _fingerprint(load_file(str(path))), (step, text)
+        at = rnd.randrange(len(text) + 1)
+        op = rnd.random()
+        if op < 0.4:
+            text = text[:at] + rnd.choice(snippets) + text[at:]
+        elif op < 0.7:
+            text = text[:at] + text[at + rnd.randint(1, 12):]
+        else:
+            i = rnd.randrange(len(docs))
+            text = text.replace(f"name: s{i}\n", f"name: s{i}x\n", 1)
+        if len(text) > 20000 or "s0" not in text:
+            text = "---\n".join(docs)
+
+
+def test_an_edit_in_the_middle_of_a_big_file_reads_one_document(tmp_path):
+    from lb.config.loader import ManifestReader
+    path = tmp_path / "m.yaml"
+    docs = [SERVICE.replace("name: web", f"name: s{i}") for i in range(200)]
+    path.write_text("---\n".join(docs))
+    reader = ManifestReader()
+    first = reader.read(str(path))
+    line_150 = first.objects[150].source.line
+    docs[100] = docs[100].replace("port: 80", "port: 81\n    # a longer document now")
+    path.write_text("---\n".join(docs))
+    second = reader.read(str(path))
+    changed = [i for i, (a, b) in enumerate(zip(first.objects, second.objects)) if a is not b]
+    assert changed == [100]
+    assert second.objects[150] is first.objects[150] and second.objects[150].source.line == line_150 + 1

@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from conftest import endpoints_yaml, free_port, random_loopback_net, service_yaml, wait_for
+from conftest import PYTHON, endpoints_yaml, free_port, random_loopback_net, service_yaml, wait_for
 
 
 def vip() -> tuple[str, int]:
@@ -140,27 +140,86 @@ def test_sigterm_drains_live_request_and_exits_zero(backends, lb, manifest):
     assert "event=stopped" in proc.log
 
 
-def test_non_local_vip_goes_on_lb0_in_a_netns_and_leaves_at_exit(netns, backends, lb, manifest, curl):
+def local_routes(ns: str) -> str:
+    out = ""
+    for family in ("-4", "-6"):
+        out += subprocess.run(["ip", family, "-n", ns, "route", "show", "table", "local"], capture_output=True,
+                              text=True).stdout
+    return out
+
+
+def test_vips_are_made_local_by_routes_in_a_netns_and_leave_at_exit(netns, backends, lb, manifest, curl):
+    """The service range gets one local route (every address in it is local, no address per
+    VIP); an external IP outside it gets a /32 route of its own. Both go at exit."""
     ns = netns("vip")
     b = backends(3, ns=ns, net="127.0.0")
     node_port = random.randint(30000, 32767)
-    path = manifest(service_yaml("service-clusterip", "10.97.97.97", 80, b, node_port=node_port))
+    text = service_yaml("service-clusterip", "10.97.97.97", 80, b, node_port=node_port)
+    text = text.replace("  clusterIP: 10.97.97.97\n", "  clusterIP: 10.97.97.97\n  externalIPs: [192.168.77.5]\n")
+    path = manifest(text)
     proc = lb([path], extra=["--service-cluster-ip-range", "10.96.0.0/12"], ns=ns).wait_ready()
     answers = [curl("http://10.97.97.97:80/", ns=ns) for _ in range(6)]
     assert sorted(answers) == sorted([b.answer(i) for i in range(3)] * 2)
+    assert curl("http://192.168.77.5:80/", ns=ns) in answers
     assert curl(f"http://127.0.0.1:{node_port}/", ns=ns) in answers     # wildcard node port
-    # lb0 is a dummy link; a kernel without CONFIG_DUMMY gets the VIP on lo (logged).
     dev = "lo" if "event=dummy_unsupported" in proc.log else "lb0"
-    assert f"event=address_added address=10.97.97.97 interface={dev}" in proc.log
-    addrs = subprocess.run(["ip", "-n", ns, "-o", "addr", "show", "dev", dev], capture_output=True, text=True)
-    assert "10.97.97.97/32" in addrs.stdout
-    assert proc.terminate() == 0
-    assert f"event=address_removed address=10.97.97.97 interface={dev}" in proc.log
+    assert f"event=range_routed range=10.96.0.0/12 interface={dev}" in proc.log
+    routes = local_routes(ns)
+    assert "local 10.96.0.0/12 dev" in routes and "local 192.168.77.5 dev" in routes
     addrs = subprocess.run(["ip", "-n", ns, "-o", "addr", "show"], capture_output=True, text=True)
-    assert "10.97.97.97" not in addrs.stdout, "lb removes exactly what it added"
+    assert "10.97.97.97" not in addrs.stdout and "192.168.77.5" not in addrs.stdout, "routes, not addresses"
+    served = [vs for vs in proc.status()["virtual_servers"] if vs["port"] == 80]
+    assert {vs["address"] for vs in served} == {"10.97.97.97", "192.168.77.5"}
+    sockets = subprocess.run(["ip", "netns", "exec", ns, "ss", "-Hltn", "sport = :80"], capture_output=True,
+                             text=True).stdout
+    assert {line.split()[3] for line in sockets.splitlines()} == {"0.0.0.0:80"}, "one listener for every VIP"
+    assert proc.terminate() == 0
+    assert "event=routes_removed count=2" in proc.log
+    routes = local_routes(ns)
+    assert "10.96.0.0/12" not in routes and "192.168.77.5" not in routes, "lb removes exactly what it added"
     if dev == "lb0":
         gone = subprocess.run(["ip", "-n", ns, "link", "show", "dev", "lb0"], capture_output=True, text=True)
         assert gone.returncode != 0, "lb created lb0, so lb deletes it"
+
+
+def test_a_range_that_holds_a_network_of_the_machine_is_not_routed_whole(netns, backends, lb, manifest, curl):
+    """A local route for 10.96.0.0/12 would hide the hosts of 10.100.0.0/24 on this machine's
+    link: lb routes each VIP instead, and says why."""
+    ns = netns("overlap")
+    subprocess.run(["ip", "-n", ns, "addr", "add", "10.100.0.1/24", "dev", "lo"], check=True)
+    b = backends(2, ns=ns, net="127.0.0")
+    path = manifest(service_yaml("web", "10.97.0.9", 80, b))
+    proc = lb([path], extra=["--service-cluster-ip-range", "10.96.0.0/12"], ns=ns).wait_ready()
+    assert curl("http://10.97.0.9:80/", ns=ns) in (b.answer(0), b.answer(1))
+    assert "event=range_not_routed range=10.96.0.0/12" in proc.log
+    routes = local_routes(ns)
+    assert "local 10.97.0.9 dev" in routes and "10.96.0.0/12" not in routes
+    assert proc.terminate() == 0
+    assert "10.97.0.9" not in local_routes(ns)
+
+
+def test_a_port_another_program_holds_an_address_of_gets_a_socket_per_vip(netns, backends, lb, manifest, curl):
+    """Someone else's 127.0.0.1:PORT makes 0.0.0.0:PORT unbindable: the VIPs on PORT fall back
+    to a socket each, and both programs serve."""
+    ns = netns("busy")
+    b = backends(2, ns=ns, net="127.0.0")
+    port = b.port + 1
+    holder = subprocess.Popen(["ip", "netns", "exec", ns, PYTHON, "-c",
+                               f"import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); "
+                               "s.listen(); print('ready', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        path = manifest(service_yaml("web", "10.97.0.5", port, b, target_port=b.port))
+        proc = lb([path], extra=["--service-cluster-ip-range", "10.96.0.0/12"], ns=ns).wait_ready()
+        assert curl(f"http://10.97.0.5:{port}/", ns=ns) in (b.answer(0), b.answer(1))
+        assert "event=wildcard_busy" in proc.log
+        sockets = subprocess.run(["ip", "netns", "exec", ns, "ss", "-Hltn", f"sport = :{port}"],
+                                 capture_output=True, text=True).stdout
+        assert {line.split()[3] for line in sockets.splitlines()} == {f"127.0.0.1:{port}", f"10.97.0.5:{port}"}
+    finally:
+        holder.kill()
+        holder.wait(5)
 
 
 def test_nothing_valid_exits_one_with_file_line(lb, manifest):

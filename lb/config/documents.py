@@ -32,8 +32,9 @@ MAX_NODES = 500_000     # per document; alias bombs ("billion laughs") stop here
 _MARKER = re.compile(r"^(?=---(?:[ \t\r\n]|$))", re.M)
 _WHOLE_FILE = re.compile(r"^(?:%|\.\.\.(?:[ \t\r\n]|$))", re.M)
 _CONTENT = re.compile(r"^[ \t]*[^#\s]", re.M)
-# what PyYAML's reader refuses (yaml/reader.py NON_PRINTABLE)
+# what PyYAML's reader refuses (yaml/reader.py NON_PRINTABLE), and its ASCII part
 _NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]")
+_CONTROL = re.compile("[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]")
 
 
 class _Constructor(SafeConstructor):
@@ -81,19 +82,52 @@ def split(text: str) -> list[tuple[int, str]] | None:
     """(0-based first line, text) of each document; None when the text has directives or
     document end markers (read it whole: compose_stream). The text before the first marker is
     a document only if it holds something besides comments, as PyYAML counts them."""
-    if _WHOLE_FILE.search(text):
+    if whole_file(text):
         return None
     pieces, line = [], 0
-    for i, piece in enumerate(_MARKER.split(text)):
+    for i, piece in enumerate(_cut(text)):
         if i > 0 or _CONTENT.search(piece):
             pieces.append((line, piece))
         line += piece.count("\n")
     return pieces
 
 
+def whole_file(text: str) -> bool:
+    """Whether text has directives or document end markers: read it whole (compose_stream)."""
+    return ("\n%" in text or text.startswith("%") or "..." in text) and _WHOLE_FILE.search(text) is not None
+
+
+def split_region(text: str) -> list[tuple[int, str]] | None:
+    """(offset, text) of each document of a stretch of a file that starts at a `---` marker
+    (so every piece is a document); None when the stretch is not such a one."""
+    if not text.startswith("---") or text[3:4] not in ("", " ", "\t", "\r", "\n"):
+        return None
+    pieces, offset = [], 0
+    for piece in _cut(text)[1:]:
+        pieces.append((offset, piece))
+        offset += len(piece)
+    return pieces
+
+
+def _cut(text: str) -> list[str]:
+    """text cut before each line that is a `---` marker (str.split finds candidates at C
+    speed; `---x` is no marker, so such a cut is sewn back)."""
+    parts = text.split("\n---")
+    out = [parts[0]]
+    for part in parts[1:]:
+        if part[:1] in ("", " ", "\t", "\r", "\n"):
+            out[-1] += "\n"
+            out.append("---" + part)
+        else:
+            out[-1] += "\n---" + part
+    if out[0].startswith("---") and out[0][3:4] in ("", " ", "\t", "\r", "\n"):
+        out.insert(0, "")
+    return out
+
+
 def check_printable(text: str) -> None:
     """Raises YAMLProblem at the line and column of the first character YAML refuses."""
-    bad = _NON_PRINTABLE.search(text)
+    bad = (_CONTROL if text.isascii() else _NON_PRINTABLE).search(text)
     if bad:
         at = bad.start()
         line = text.count("\n", 0, at) + 1

@@ -13,6 +13,7 @@ by identity that nothing changed.
 """
 from __future__ import annotations
 
+import bisect
 import gc
 import os
 import re
@@ -26,7 +27,7 @@ from lb.config.build import build_objects
 from lb.config.documents import YAMLProblem
 from lb.config.model import ManifestObject
 from lb.config.schema import check_fields, schema_for
-from lb.config.source import Document, Source
+from lb.config.source import Document, File, Source
 from lb.diagnostics import ERROR, WARNING, Diagnostic, errors_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -47,6 +48,7 @@ DEPRECATED_VERSIONS = {
         "use discovery.k8s.io/v1 EndpointSlice",
 }
 _MAP_KEY = re.compile(r"^(.*)\[([^\]]*[^\]\d][^\]]*)\]$")  # a map key, not a list index
+_PRINTABLE_ASCII = bytes([9, 10, 13, *range(32, 127)])     # deleted by translate(): anything left is refused
 _FILE_TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
                (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
 
@@ -96,33 +98,52 @@ def _walk(folder: str) -> Iterable[str]:
 
 
 class _Read:
-    """What one document yielded, with lines relative to its Document (moved, not rebuilt)."""
-    __slots__ = ("document", "objects", "diagnostics", "skipped", "made_at")
+    """What one document yielded, with lines relative to its Document (moved, not rebuilt).
+    numbered: a message names the document's number, so a move renumbers it: read it again."""
+    __slots__ = ("document", "objects", "diagnostics", "skipped", "made_at", "numbered")
 
     def __init__(self, document: Document):
         self.document = document
+        self.numbered = False
         self.objects: list[ManifestObject] = []
         self.diagnostics: list[Diagnostic] = []
         self.skipped: list[tuple[int, str]] = []      # (line, text after "file:line: ")
         self.made_at = document.line                 # the document's line when diagnostics were made
 
 
+class _Piece:
+    """A document's place in its file's text as last read: offset, and the read it gave."""
+    __slots__ = ("offset", "text", "read")
+
+    def __init__(self, offset: int, text: str, read: _Read):
+        self.offset, self.text, self.read = offset, text, read
+
+
+class _FileState:
+    """A file's text and documents as last read; a re-read touches only what an edit changed."""
+    __slots__ = ("file", "text", "pieces")
+
+    def __init__(self, file: File, text: str, pieces: list[_Piece]):
+        self.file, self.text, self.pieces = file, text, pieces
+
+
 class ManifestReader:
-    """Reads manifest files and remembers each file's documents by their text."""
+    """Reads manifest files and remembers each file's documents."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_FILE_BYTES):
         self.max_bytes = max_bytes
-        self._documents: dict[str, dict[tuple[str, int], _Read]] = {}
+        self._files: dict[str, _FileState] = {}
 
     def read_paths(self, paths: Iterable[str]) -> list[FileResult]:
         files = manifest_files(paths)
-        for gone in set(self._documents) - set(files):
-            del self._documents[gone]
+        self.keep_only(files)
         with paused_gc():
             return [self.read(name) for name in files]
 
-    def forget(self, path: str) -> None:
-        self._documents.pop(path, None)
+    def keep_only(self, files: Iterable[str]) -> None:
+        """Forgets the documents of files not among files (gone from disk)."""
+        for gone in self._files.keys() - set(files):
+            del self._files[gone]
 
     def read(self, path: str) -> FileResult:
         """One file, every document in it. Never raises for what the file holds."""
@@ -158,44 +179,134 @@ class ManifestReader:
             return FileResult(path, diagnostics=(_error(path, line, f"invalid UTF-8 at byte {e.start}"),),
                               mtime=mtime)
         try:
-            documents.check_printable(text)
+            if not (data.isascii() and not data.translate(None, _PRINTABLE_ASCII)):
+                documents.check_printable(text)
         except YAMLProblem as e:
             return FileResult(path, diagnostics=(_error(path, e.line, str(e), e.column),), mtime=mtime)
         if path.endswith(".json"):
             # A tab can only be whitespace in JSON (tabs in strings are escaped), but
             # YAML refuses tabs as indentation: make them spaces, lines unchanged.
             text = text.replace("\t", " ")
-        pieces = documents.split(text)
-        if pieces is None:
-            self._documents.pop(path, None)
-            reads = _read_stream(path, text, mtime)
+        old = self._files.get(path)
+        if old is not None and old.text == text:
+            reads = [p.read for p in old.pieces]
+            old.file.mtime = mtime
+        elif documents.whole_file(text):
+            self._files.pop(path, None)
+            reads = _read_stream(File(path, mtime), text)
         else:
-            reads = self._read_pieces(path, pieces, mtime)
+            state = self._reread(old, text, mtime) if old is not None else None
+            state = state or _read_all(File(path, mtime), text, documents.split(text), old)
+            self._files[path] = state
+            reads = [p.read for p in state.pieces]
         objects = tuple(obj for r in reads for obj in r.objects)
-        diagnostics = tuple(d for r in reads for d in _shifted(r))
+        diagnostics = tuple(d for r in reads if r.diagnostics for d in _shifted(r))
         skipped = tuple(f"{path}:{r.document.line + line}: {text}" for r in reads for line, text in r.skipped)
         return FileResult(path, objects, diagnostics, skipped, mtime)
 
-    def _read_pieces(self, path: str, pieces: list[tuple[int, str]], mtime: float) -> list[_Read]:
-        """One _Read per document, parsing only the texts not read last time (the same text
-        twice in a file is told apart by its occurrence)."""
-        old = self._documents.get(path, {})
-        new: dict[tuple[str, int], _Read] = {}
-        occurrences: dict[str, int] = {}
-        reads = []
-        for index, (line, piece) in enumerate(pieces):
-            nth = occurrences.get(piece, 0)
-            occurrences[piece] = nth + 1
-            read = old.get((piece, nth))
-            if read is None:
-                read = _read_document(Document(path, index, line + 1, piece, mtime))
-            else:
-                doc = read.document
-                doc.index, doc.line, doc.mtime = index, line + 1, mtime
-            new[(piece, nth)] = read
-            reads.append(read)
-        self._documents[path] = new
-        return reads
+    def _reread(self, old: _FileState, text: str, mtime: float) -> _FileState | None:
+        """The documents of text, given that old.text differs from it in one stretch: those
+        before the edit stay as they are, those after it move, only those it touches are read.
+        None when the edit is not local (then everything is split again)."""
+        pieces = old.pieces
+        if len(pieces) < 2:
+            return None
+        prefix = _common_prefix(old.text, text)
+        suffix = _common_suffix(old.text, text, prefix)
+        starts = [p.offset for p in pieces]
+        # The first piece the edit may change: the one it starts in, or the one before when it
+        # starts right at a piece's marker (that piece would grow over it).
+        first = bisect.bisect_left(starts, prefix) - 1
+        old_end = len(old.text) - suffix
+        last = max(bisect.bisect_left(starts, old_end + 1), first + 1)     # the first piece after it
+        if first < 1 or last >= len(pieces):
+            return None          # the edit reaches the file's first or last piece: split all
+        growth = len(text) - len(old.text)
+        region_start = pieces[first].offset
+        region_end = pieces[last].offset + growth
+        if (region_end <= region_start or text[region_end - 1] != "\n"
+                or not text.startswith(pieces[last].text, region_end)):
+            return None
+        middle = documents.split_region(text[region_start:region_end])
+        if middle is None:
+            return None
+        file = old.file
+        file.mtime = mtime
+        line = pieces[first].read.document.line - 1            # 0-based line where the region starts
+        reusable = {}
+        for p in pieces[first:last]:
+            reusable.setdefault(p.text, []).append(p.read)
+        out = pieces[:first]
+        index = first
+        for offset, piece in middle:
+            out.append(_Piece(region_start + offset, piece, _reuse(reusable, file, piece, index, line + 1)))
+            line += piece.count("\n")
+            index += 1
+        shift_lines = line + 1 - pieces[last].read.document.line
+        shift_index = index - last
+        for p in pieces[last:]:
+            doc = p.read.document
+            doc.line += shift_lines
+            doc.index += shift_index
+            p.offset += growth
+            if shift_index and p.read.numbered:
+                p.read = _read_document(Document(file, doc.index, doc.line, p.text))
+            out.append(p)
+        return _FileState(file, text, out)
+
+
+def _reuse(reusable: dict[str, list[_Read]], file: File, piece: str, index: int, line: int) -> _Read:
+    """The read of a document with this text from before (moved to index and line), else a new one."""
+    candidates = reusable.get(piece)
+    if candidates:
+        read = candidates.pop()
+        if not read.numbered or read.document.index == index:
+            doc = read.document
+            doc.index, doc.line = index, line
+            return read
+    return _read_document(Document(file, index, line, piece))
+
+
+def _read_all(file: File, text: str, pieces: list[tuple[int, str]], old: _FileState | None) -> _FileState:
+    """One read per document, parsing only the texts not read last time."""
+    reusable: dict[str, list[_Read]] = {}
+    for p in old.pieces if old is not None else ():
+        reusable.setdefault(p.text, []).append(p.read)
+    if old is not None:
+        old.file.mtime = file.mtime
+        file = old.file
+    out = []
+    offset = 0
+    for index, (line, piece) in enumerate(pieces):
+        offset = text.index(piece, offset) if piece else offset
+        out.append(_Piece(offset, piece, _reuse(reusable, file, piece, index, line + 1)))
+        offset += len(piece)
+    return _FileState(file, text, out)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix, by halving (slices compare at C speed)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, prefix: int) -> int:
+    """The length of the longest common suffix that does not reach into the common prefix."""
+    lo, hi = 0, min(len(a), len(b)) - prefix
+    la, lb = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[la - mid:la - lo] == b[lb - mid:lb - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 @contextmanager
@@ -245,20 +356,20 @@ def _read_document(document: Document) -> _Read:
     return read
 
 
-def _read_stream(path: str, text: str, mtime: float) -> list[_Read]:
+def _read_stream(file: File, text: str) -> list[_Read]:
     """A file that documents.split() could not cut: its documents one by one, lines relative
     to the file; those before a YAML error still count."""
     reads: list[_Read] = []
     index = 0
     try:
         for parsed in documents.compose_stream(text):
-            read = _Read(Document(path, index, 1, mtime=mtime, lines=(parsed.lines if parsed else None) or {}))
+            read = _Read(Document(file, index, 1, lines=(parsed.lines if parsed else None) or {}))
             _objects_of(read, parsed)
             reads.append(read)
             index += 1
     except YAMLProblem as e:
-        read = _Read(Document(path, index, 1, mtime=mtime, lines={}))
-        read.diagnostics.append(_error(path, e.line, str(e), e.column))
+        read = _Read(Document(file, index, 1, lines={}))
+        read.diagnostics.append(_error(file.path, e.line, str(e), e.column))
         reads.append(read)
     return reads
 
@@ -275,6 +386,7 @@ def _objects_of(read: _Read, parsed) -> None:
         line = doc.line + parsed.root_line
         read.diagnostics.append(_error(doc.path, line, f"document {doc.index + 1} is {what}, not a Kubernetes "
                                        "object (a mapping with apiVersion and kind)"))
+        read.numbered = True
         return
     _object_or_list(read, parsed, root, "", None, 0)
 

@@ -61,10 +61,10 @@ class Service:
     annotations: Mapping[str, str] = field(default_factory=dict)
     source: Source | None = None
     manifest: Mapping | None = field(default=None, compare=False, repr=False)  # defaulted object, for -o yaml
+    key: str = field(init=False, compare=False, repr=False)    # "<namespace>/<name>"
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self):
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
 
     @property
     def headless(self) -> bool:

@@ -9,17 +9,32 @@ keeps no line marks, so the first line_of() of a document composes its text agai
 from __future__ import annotations
 
 
-class Document:
-    __slots__ = ("path", "index", "line", "mtime", "text", "_lines", "__weakref__")
+class File:
+    """A manifest file as last read: shared by its Documents, so a re-read updates it once."""
+    __slots__ = ("path", "mtime")
 
-    def __init__(self, path: str, index: int, line: int, text: str = "", mtime: float = 0.0,
-                 lines: dict[str, int] | None = None):
-        self.path = path          # the file
+    def __init__(self, path: str, mtime: float = 0.0):
+        self.path = path
+        self.mtime = mtime        # the file's modification time when it was read
+
+
+class Document:
+    __slots__ = ("file", "index", "line", "text", "_lines")
+
+    def __init__(self, file: File, index: int, line: int, text: str = "", lines: dict[str, int] | None = None):
+        self.file = file
         self.index = index        # its place among the file's documents, from 0
         self.line = line          # 1-based line of the document's first line in the file
-        self.mtime = mtime        # the file's modification time when it was read
         self.text = text          # the document's own text, for field lines on demand
         self._lines = lines       # field path -> line relative to `line`, 0-based; None: not yet
+
+    @property
+    def path(self) -> str:
+        return self.file.path
+
+    @property
+    def mtime(self) -> float:
+        return self.file.mtime
 
     def field_line(self, path: str) -> int | None:
         """0-based line of a field path ("items[2].spec.ports[0].port") inside the document."""
@@ -43,7 +58,7 @@ class Source:
     @classmethod
     def at(cls, path: str, line: int, index: int = 0, mtime: float = 0.0) -> "Source":
         """A source with no text behind it (objects made in code, tests): every field is at line."""
-        return cls(Document(path, index, line, mtime=mtime, lines={}))
+        return cls(Document(File(path, mtime), index, line, lines={}))
 
     @property
     def path(self) -> str:

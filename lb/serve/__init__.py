@@ -7,7 +7,10 @@ what the user can do about it (`listen_errors`, `vips.errors`) and reported by
 """
 from __future__ import annotations
 
+import errno
+
 from lb.addresses import host_port, is_loopback, is_wildcard
+from lb.config.allocate import parse_cluster_ip_range
 from lb.plan import ListenerKey, Plan, VirtualServer
 from lb.serve.core import Core
 from lb.serve.listeners import ListenError, ListenerSet
@@ -18,13 +21,20 @@ __all__ = ["Serving", "node_addresses"]
 
 
 class Serving:
-    def __init__(self, settings: RunSettings, log, core=None):
+    def __init__(self, settings: RunSettings, log, core=None, route_vips: bool | None = None):
         self.log = log
         self.core = Core(settings, core)
         self.listeners = ListenerSet(self.core.raw, self.core.workers)
-        self.vips = Vips(settings.dummy_interface, settings.drain_timeout, log)
+        ranges = parse_cluster_ip_range(settings.service_cluster_ip_range)
+        self.vips = Vips(settings.dummy_interface, settings.drain_timeout, ranges, log, route_vips)
         self.listen_errors: dict[ListenerKey, str] = {}    # listener key -> what the user can do
+        self.busy_wildcards: set[ListenerKey] = set()      # wildcards another program's socket blocks
         self.plan: Plan | None = None
+
+    @property
+    def shares_vip_ports(self) -> bool:
+        """VIPs are made local by routes: one listener per (port, protocol) serves them all."""
+        return self.vips.routes_vips
 
     def apply(self, plan: Plan) -> int:
         """Makes the core, listeners and VIPs serve plan; returns the table's generation."""
@@ -51,6 +61,8 @@ class Serving:
             self.listeners.open(key, lid, freebind=freebind)
             self.listen_errors.pop(key, None)
         except ListenError as e:
+            if e.errno == errno.EADDRINUSE and is_wildcard(key[0]):
+                self.busy_wildcards.add(key)
             if self.listen_errors.get(key) != e.hint:
                 self.log("listen_failed", level="error", address=f"{e.address}/{key[2]}", reason=e.reason,
                          hint=e.hint)
@@ -63,10 +75,10 @@ class Serving:
         return self.listen_errors.get(vs.listener)
 
     async def shutdown(self, drain_timeout: float) -> None:
-        """Stop accepting, let connections finish up to drain_timeout."""
-        for key in list(self.listeners.active):
-            self.listeners.close(key)
+        """Stop accepting (the core unhooks every listener at once), let connections finish
+        up to drain_timeout."""
         await self.core.stop(drain_timeout)
+        self.listeners.active.clear()
 
     def cleanup(self) -> None:
         self.vips.cleanup()

@@ -1,11 +1,18 @@
 """VIPs: the cluster, external and load balancer IPs the kernel must deliver to lb.
 
-Which addresses the kernel already accepts, and the dummy interface (lb0 by
-default) that holds the rest, as kube-proxy's IPVS mode uses kube-ipvs0. We drive
-iproute2 (`ip`) rather than netlink: pyroute2 is not a dependency and these calls
-happen once per VIP, never per connection. Everything lb adds is recorded so that
-exactly that is removed at exit; a VIP no longer wanted leaves after the drain
-timeout, since its live connections die the moment the kernel stops accepting it.
+With CAP_NET_ADMIN, lb makes them local with local routes (lb.serve.netlink): one route
+for each --service-cluster-ip-range that holds a served VIP (unless a network of this
+machine lies inside it: its hosts would become unreachable), and a /32 or /128 route for
+each VIP outside those ranges that is not local already. Addresses are not needed, so
+10,000 VIPs cost one route and nothing per VIP, and listeners can be shared per port
+(lb.plan, share_vip_ports). The routes go on the dummy interface (lb0 by default, as
+kube-proxy's IPVS mode uses kube-ipvs0), or on lo where the kernel has no dummy links.
+Without the capability, loopback VIPs (the dev proxy on 127/8) and VIPs already local
+serve, and the rest are reported with what to do.
+
+Everything lb adds is recorded and removed at exit; a VIP no longer wanted loses its
+route after the drain timeout, since its live connections die the moment the kernel stops
+accepting it. pyroute2 does the one-off netlink work (links, dumps).
 """
 from __future__ import annotations
 
@@ -13,20 +20,23 @@ import asyncio
 import errno
 import ipaddress
 import socket
-import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Mapping
 
 from lb.addresses import WILDCARD_V4, WILDCARD_V6, ip_version, is_loopback, socket_family
+from lb.serve.netlink import LocalRoutes, NetlinkError
 
 CAP_NET_ADMIN = 12
 LOOPBACK_INTERFACE = "lo"
+EOPNOTSUPP = 95
 
 
 class InterfaceError(Exception):
-    """An `ip` command failed; the message says what to do."""
+    """A link or route lb needs could not be made; the message says what to do."""
 
 
 def has_net_admin() -> bool:
-    """Whether this process may add addresses and links (CapEff bit 12)."""
+    """Whether this process may add routes and links (CapEff bit 12)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -67,93 +77,39 @@ def is_local(ip: str) -> bool:
         s.close()
 
 
+def _netlink(work):
+    """work(ipr) with a pyroute2 IPRoute, in a thread of its own: pyroute2 0.9 runs an event
+    loop of its own inside each call, which cannot nest in lb's. For one-off calls only."""
+    def run():
+        from pyroute2 import IPRoute
+        with IPRoute() as ipr:
+            return work(ipr)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
+
+
 def local_addresses() -> set[str]:
     """Every address configured on an interface (not the 127/8 range beyond 127.0.0.1)."""
-    out = _ip("-o", "addr", "show", check=False)
-    addrs = set()
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) > 3 and parts[2] in ("inet", "inet6"):
-            addrs.add(parts[3].split("/")[0])
-    return addrs
+    return _netlink(lambda ipr: {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr()} - {None})
 
 
-def _ip(*argv: str, check: bool = True) -> str:
-    try:
-        done = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=10)
-    except FileNotFoundError:
-        raise InterfaceError("the `ip` command (iproute2) is not installed; install it or add the VIPs yourself") from None
-    except subprocess.TimeoutExpired:
-        raise InterfaceError(f"`ip {' '.join(argv)}` did not finish in 10 s") from None
-    if check and done.returncode != 0:
-        raise InterfaceError(f"`ip {' '.join(argv)}` failed: {done.stderr.strip() or done.returncode}")
-    return done.stdout
+def machine_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks this machine reaches through a route of the main table, and its addresses."""
+    return _netlink(_machine_networks)
 
 
-class DummyInterface:
-    """The dummy link that holds non-local VIPs. Created on first use when missing;
-    at cleanup lb removes the addresses it added, and the link if it created it."""
-
-    def __init__(self, name: str = "lb0"):
-        self.name = name
-        self.created = False
-        self.ready = False
-        self.fallback_from: str | None = None   # set when the kernel has no dummy links
-        self.added: set[str] = set()
-
-    def exists(self) -> bool:
-        return _ip("link", "show", "dev", self.name, check=False) != ""
-
-    def ensure(self) -> None:
-        if not self.exists():
-            done = subprocess.run(["ip", "link", "add", self.name, "type", "dummy"], capture_output=True,
-                                  text=True, timeout=10)
-            if done.returncode != 0 and "Unknown device type" in done.stderr:
-                # A kernel built without CONFIG_DUMMY: lo accepts any host address too.
-                self.fallback_from, self.name = self.name, LOOPBACK_INTERFACE
-                self.ready = True
-                return
-            if done.returncode != 0:
-                raise InterfaceError(f"cannot create dummy interface {self.name}: {done.stderr.strip()}")
-            self.created = True
-        # a local route for an address exists only while its link is up
-        _ip("link", "set", self.name, "up")
-        self.ready = True
-
-    def add(self, ip: str) -> bool:
-        """Add ip as a host address (/32 or /128). False when it was already there
-        (someone else's: left alone at cleanup)."""
-        if not self.ready:
-            self.ensure()
-        prefix = "128" if ":" in ip else "32"
-        # nodad: an IPv6 VIP must be usable at once, not after duplicate detection.
-        extra = ("nodad",) if ":" in ip else ()
-        done = subprocess.run(["ip", "addr", "add", f"{ip}/{prefix}", "dev", self.name, *extra],
-                              capture_output=True, text=True, timeout=10)
-        if done.returncode != 0:
-            if "File exists" in done.stderr:
-                return False
-            raise InterfaceError(f"cannot add {ip} to {self.name}: {done.stderr.strip()}")
-        self.added.add(ip)
-        return True
-
-    def remove(self, ip: str) -> None:
-        if ip not in self.added:
-            return
-        prefix = "128" if ":" in ip else "32"
-        self.added.discard(ip)
-        _ip("addr", "del", f"{ip}/{prefix}", "dev", self.name, check=False)
-
-    def cleanup(self) -> list[str]:
-        """Remove what lb added; returns the addresses removed."""
-        removed = sorted(self.added)
-        for ip in removed:
-            self.remove(ip)
-        if self.created:
-            _ip("link", "del", self.name, check=False)
-            self.created = False
-        self.ready = False
-        return removed
+def _machine_networks(ipr) -> list:
+    out = []
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for route in ipr.get_routes(family=family, table=254):
+            dst = route.get_attr("RTA_DST")
+            if dst and route["dst_len"]:
+                out.append(ipaddress.ip_network(f"{dst}/{route['dst_len']}", strict=False))
+    for a in ipr.get_addr():
+        address = a.get_attr("IFA_ADDRESS")
+        if address and not ipaddress.ip_address(address).is_loopback:
+            out.append(ipaddress.ip_network(address))
+    return out
 
 
 def node_addresses(specs: tuple[str, ...]) -> tuple[str, ...]:
@@ -178,83 +134,193 @@ def node_addresses(specs: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-class Vips:
-    """Makes the VIPs of each Plan local: loopback and already-local addresses as they
-    are, the rest added to the dummy interface (needs CAP_NET_ADMIN). `errors` maps
-    each VIP that cannot be served to what the user can do about it."""
+class RouteHolder:
+    """The interface that holds lb's local routes: the dummy link (created on first use when
+    missing, deleted at exit if lb created it), or lo on a kernel without dummy links."""
 
-    def __init__(self, interface: str, drain_timeout: float, log):
-        self.dummy = DummyInterface(interface)
+    def __init__(self, name: str = "lb0"):
+        self.name = name
+        self.created = False
+        self.fallback_from: str | None = None
+        self.index: int | None = None
+
+    def ensure(self) -> int:
+        if self.index is None:
+            self.index = _netlink(self._ensure)
+        return self.index
+
+    def _ensure(self, ipr) -> int:
+        from pyroute2.netlink.exceptions import NetlinkError as PyrouteError
+        found = ipr.link_lookup(ifname=self.name)
+        if not found:
+            try:
+                ipr.link("add", ifname=self.name, kind="dummy")
+                self.created = True
+            except PyrouteError as e:
+                if e.code != EOPNOTSUPP:
+                    raise InterfaceError(f"cannot create dummy interface {self.name}: {e}") from None
+                # a kernel built without CONFIG_DUMMY: lo holds local routes just as well
+                self.fallback_from, self.name = self.name, LOOPBACK_INTERFACE
+            found = ipr.link_lookup(ifname=self.name)
+        ipr.link("set", index=found[0], state="up")     # a local route serves only while its link is up
+        return found[0]
+
+    def cleanup(self) -> None:
+        if self.created:
+            index = self.index
+            _netlink(lambda ipr: ipr.link("del", index=index))
+            self.created = False
+        self.index = None
+
+
+class Vips:
+    """Makes the VIPs of each Plan local. `errors` maps each VIP that cannot be served to
+    what the user can do about it; `routes_vips` says whether VIPs are made local by routes
+    (then the planner shares listeners per port)."""
+
+    def __init__(self, interface: str, drain_timeout: float, ranges: Iterable, log, can_route: bool | None = None):
+        self.holder = RouteHolder(interface)
         self.drain_timeout = drain_timeout
+        self.ranges = [ipaddress.ip_network(r) for r in ranges]
         self.log = log
+        self.routes_vips = has_net_admin() if can_route is None else can_route
         self.errors: dict[str, str] = {}
+        self.routed: set[str] = set()                 # VIPs with a route of lb's
+        self.routed_ranges: list = []                 # ranges with a route of lb's
+        self._unsafe_ranges: set = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._wanted: set[str] = set()
+        self._handled: set[str] = set()              # VIPs made local (or local already)
         self._told_fallback = False
+        self._routes: LocalRoutes | None = None
 
-    def ensure(self, addresses: dict[str, list[str]]) -> None:
-        """addresses: VIP -> the services that need it."""
-        self._wanted = set(addresses)
-        for ip, services in addresses.items():
-            if ip in self._timers:
-                self._timers.pop(ip).cancel()
-            if is_loopback(ip) or ip in self.dummy.added:
-                self.errors.pop(ip, None)
-                continue
-            try:
-                if is_local(ip):
-                    self.errors.pop(ip, None)
-                    continue
-            except OSError as e:
-                self._error(ip, services, f"cannot check {ip}: {e.strerror}")
-                continue
-            if not has_net_admin():
-                self._error(ip, services, f"{ip} is not a local address and lb lacks CAP_NET_ADMIN to add it "
-                            f"to {self.dummy.name}; run lb as root or add it yourself "
-                            f"(ip addr add {ip}/{128 if ':' in ip else 32} dev lo)")
-                continue
-            try:
-                added = self.dummy.add(ip)
-                if self.dummy.fallback_from and not self._told_fallback:
-                    self._told_fallback = True
-                    self.log("dummy_unsupported", level="warning", interface=self.dummy.fallback_from,
-                             fallback=self.dummy.name, note="this kernel has no dummy links; VIPs go on lo")
-                if added:
-                    self.log("address_added", address=ip, interface=self.dummy.name)
-                self.errors.pop(ip, None)
-            except InterfaceError as e:
-                self._error(ip, services, str(e))
-        for ip in list(self.errors):
-            if ip not in addresses:
-                del self.errors[ip]
+    def ensure(self, addresses: Mapping[str, tuple[str, ...]]) -> None:
+        """addresses: VIP -> the services that need it. Work is done for VIPs not seen before
+        (and those that failed before), so a reload costs what it changed."""
+        wanted = addresses.keys()
+        for ip in wanted & self._timers.keys():
+            self._timers.pop(ip).cancel()
+        for ip in self.errors.keys() - wanted:
+            del self.errors[ip]
+        self._wanted = set(wanted)
+        self._handled &= self._wanted
+        new = [ip for ip in wanted - self._handled if not is_loopback(ip)]
+        if new:
+            self._make_local(new, addresses)
+        self._handled |= self._wanted - self.errors.keys()
 
-    def _error(self, ip: str, services: list[str], message: str) -> None:
+    def _make_local(self, vips: list[str], addresses: Mapping[str, tuple[str, ...]]) -> None:
+        if not self.routes_vips:
+            for ip in vips:
+                self._check_local(ip, addresses[ip])
+            return
+        try:
+            self._routes = self._routes or LocalRoutes(self.holder.ensure())
+        except (InterfaceError, OSError) as e:
+            for ip in vips:
+                self._error(ip, addresses[ip], str(e))
+            return
+        if self.holder.fallback_from and not self._told_fallback:
+            self._told_fallback = True
+            self.log("dummy_unsupported", level="warning", interface=self.holder.fallback_from,
+                     fallback=self.holder.name, note="this kernel has no dummy links; VIP routes go on lo")
+        rest = [ip for ip in vips if ip not in self.routed and not self._route_range_of(ip)]
+        rest = [ip for ip in rest if not self._local_already(ip, addresses[ip])]
+        failed = self._routes.add(rest)
+        for ip in rest:
+            err = failed.get(ip)
+            if err is None:
+                self.routed.add(ip)
+                self.errors.pop(ip, None)
+            elif err.errno != errno.EEXIST:       # EEXIST: someone's route makes it local already
+                self._error(ip, addresses[ip], f"cannot make {ip} local: {err}")
+        if rest:
+            self.log("routes_added", count=len(rest) - len(failed), interface=self.holder.name)
+
+    def _route_range_of(self, ip: str) -> bool:
+        """Whether a service range's route covers ip (adding that route on first use)."""
+        address = ipaddress.ip_address(ip)
+        for net in self.ranges:
+            if address.version != net.version or address not in net:
+                continue
+            if net in self.routed_ranges:
+                return True
+            if net in self._unsafe_ranges:
+                return False
+            # Local routes come before the main table: a network of this machine that overlaps
+            # the range (inside it, or holding it) would lose those hosts. kube-proxy makes
+            # only the allocated IPs special; here every VIP gets a route of its own then.
+            clash = next((m for m in machine_networks() if m.version == net.version and m.overlaps(net)), None)
+            if clash is not None:
+                self._unsafe_ranges.add(net)
+                self.log("range_not_routed", level="warning", range=str(net), reason=f"{clash} lies inside it",
+                         note="VIPs in it get a route each instead")
+                return False
+            failed = self._routes.add([str(net)])
+            if str(net) in failed and failed[str(net)].errno != errno.EEXIST:
+                self._unsafe_ranges.add(net)
+                self.log("range_not_routed", level="warning", range=str(net), reason=str(failed[str(net)]))
+                return False
+            if str(net) not in failed:
+                self.routed_ranges.append(net)
+                self.log("range_routed", range=str(net), interface=self.holder.name,
+                         note="every address in it is local: VIPs need no address each")
+            return True
+        return False
+
+    def _local_already(self, ip: str, services) -> bool:
+        try:
+            return is_local(ip)
+        except OSError as e:
+            self._error(ip, services, f"cannot check {ip}: {e.strerror}")
+            return True
+
+    def _check_local(self, ip: str, services) -> None:
+        try:
+            if is_local(ip):
+                self.errors.pop(ip, None)
+                return
+        except OSError as e:
+            self._error(ip, services, f"cannot check {ip}: {e.strerror}")
+            return
+        self._error(ip, services, f"{ip} is not a local address and lb lacks CAP_NET_ADMIN to route it "
+                    f"locally; run lb as root or add it yourself (ip addr add {ip}/{128 if ':' in ip else 32} dev lo)")
+
+    def _error(self, ip: str, services, message: str) -> None:
         if self.errors.get(ip) != message:
             self.log("address_failed", level="error", address=ip, service=",".join(services), hint=message)
         self.errors[ip] = message
 
     def release_unwanted(self) -> None:
-        """Schedules the removal of added VIPs that the last ensure() did not ask for."""
+        """Schedules the removal of VIP routes that the last ensure() did not ask for."""
         loop = asyncio.get_running_loop()
-        for ip in list(self.dummy.added):
-            if ip not in self._wanted and ip not in self._timers:
-                self._timers[ip] = loop.call_later(self.drain_timeout, self._remove, ip)
+        gone = [ip for ip in self.routed if ip not in self._wanted and ip not in self._timers]
+        for ip in gone:
+            self._timers[ip] = loop.call_later(self.drain_timeout, self._remove, ip)
 
     def _remove(self, ip: str) -> None:
         self._timers.pop(ip, None)
-        if ip not in self._wanted:
-            self.dummy.remove(ip)
-            self.log("address_removed", address=ip, interface=self.dummy.name)
+        if ip not in self._wanted and ip in self.routed:
+            self.routed.discard(ip)
+            self._handled.discard(ip)
+            self._routes.delete([ip])
+            self.log("route_removed", address=ip, interface=self.holder.name)
 
     def cleanup(self) -> None:
-        """Removes every address lb added (at exit)."""
+        """Removes every route (and the link) lb added, at exit: one batch."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        try:
-            removed = self.dummy.cleanup()
-        except InterfaceError as e:
-            self.log("address_cleanup_failed", level="error", hint=str(e))
+        if self._routes is None:
             return
-        for ip in removed:
-            self.log("address_removed", address=ip, interface=self.dummy.name)
+        prefixes = sorted(self.routed) + [str(n) for n in self.routed_ranges]
+        failed = self._routes.delete(prefixes)
+        for prefix, err in failed.items():
+            self.log("route_cleanup_failed", level="error", route=prefix, hint=str(err))
+        self.log("routes_removed", count=len(prefixes) - len(failed), interface=self.holder.name)
+        self.routed.clear()
+        self.routed_ranges.clear()
+        try:
+            self.holder.cleanup()
+        except Exception as e:     # pyroute2's NetlinkError, OSError: the link stays, say so
+            self.log("link_cleanup_failed", level="error", interface=self.holder.name, hint=str(e))

@@ -12,7 +12,6 @@ at a time (`ServicePortView.of_family`), as kube-proxy's per-family proxiers do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from lb.addresses import ip_family, ip_version
 from lb.config.model import Endpoint, EndpointSet, Namespace, Pod, Service, ServicePort
@@ -48,12 +47,12 @@ class Frontend:
 class ServiceView:
     service: Service
     ports: tuple[ResolvedPort, ...]
+    # Every virtual server of this Service, in kube-proxy's order: clusterIPs, externalIPs,
+    # load balancer IPs, node ports. Headless and ExternalName: none.
+    frontends: tuple[Frontend, ...] = field(init=False, compare=False, repr=False)
 
-    @cached_property
-    def frontends(self) -> tuple[Frontend, ...]:
-        """Every virtual server of this Service, in kube-proxy's order: clusterIPs,
-        externalIPs, load balancer IPs, node ports. Headless and ExternalName: none."""
-        return service_frontends(self.service)
+    def __post_init__(self):
+        object.__setattr__(self, "frontends", service_frontends(self.service))
 
     def port_views(self) -> tuple["ServicePortView", ...]:
         frontends = self.frontends

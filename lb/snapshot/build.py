@@ -83,6 +83,31 @@ class _Definitions:
                           kind=self.kind, namespace=key[0] or None, name=obj.name)
 
 
+class _SortedSets:
+    """EndpointSets in (namespace, name, kind) order, kept sorted as they come and go."""
+
+    def __init__(self):
+        self._keys: list[tuple] = []
+        self._sets: list[EndpointSet] = []
+        self._key_of: dict[int, tuple] = {}      # as added: a document that moves keeps its place
+
+    def add(self, es: EndpointSet) -> None:
+        key = self._key_of[id(es)] = (es.namespace, es.name, es.kind, es.address_type, _file_order(es))
+        at = bisect.bisect_right(self._keys, key)
+        self._keys.insert(at, key)
+        self._sets.insert(at, es)
+
+    def remove(self, es: EndpointSet) -> None:
+        at = bisect.bisect_left(self._keys, self._key_of.pop(id(es)))
+        while self._sets[at] is not es:          # equal keys: the very object
+            at += 1
+        del self._keys[at]
+        del self._sets[at]
+
+    def snapshot(self) -> tuple[EndpointSet, ...]:
+        return tuple(self._sets)
+
+
 class SnapshotBuilder:
     def __init__(self, settings: ManifestSettings = ManifestSettings()):
         self.nets = parse_cluster_ip_range(settings.service_cluster_ip_range)
@@ -98,11 +123,15 @@ class SnapshotBuilder:
         self._allocation_diagnostics: list[Diagnostic] = []
         self._views: dict[Key, ServiceView] = {}
         self._generated: dict[Key, tuple[EndpointSet, ...]] = {}
-        self._order: list[Key] = []
+        self._order: list[Key] = []                          # Service keys, sorted
+        self._ordered_views: list[ServiceView] = []          # their views, in the same order
+        self._sorted_sets = _SortedSets()
         self._last: Snapshot | None = None
 
     def build(self, file_results: Iterable, generation: int) -> Snapshot:
         results = {fr.path: fr for fr in file_results}
+        if self._last is not None and _same_files(self._files, results):
+            return self._last                   # nothing changed: the same Snapshot, as identity tells
         changed: dict[str, set] = {"services": set(), "endpoints": set(), "pods": set(), "namespaces": set()}
         for path in [p for p in self._files if p not in results]:
             self._take(self._files.pop(path).objects, (), changed)
@@ -125,7 +154,12 @@ class SnapshotBuilder:
 
     # -- objects in and out --------------------------------------------------------------
     def _take(self, old_objects, new_objects, changed: dict[str, set]) -> None:
-        """Indexes the objects of one file: those gone out, those new in (by identity)."""
+        """Indexes the objects of one file: those gone out, those new in (by identity). Most
+        stay in place, so only the positions that differ are looked at closely."""
+        if len(old_objects) == len(new_objects):
+            moved = [i for i, (a, b) in enumerate(zip(old_objects, new_objects)) if a is not b]
+            old_objects = [old_objects[i] for i in moved]
+            new_objects = [new_objects[i] for i in moved]
         new_ids = {id(o) for o in new_objects}
         old_ids = {id(o) for o in old_objects}
         for obj in old_objects:
@@ -142,10 +176,12 @@ class SnapshotBuilder:
             key = (obj.namespace, obj.service_name)
             if delta > 0:
                 self._sets[key].append(obj)
+                self._sorted_sets.add(obj)
             else:
                 self._sets[key] = [s for s in self._sets[key] if s is not obj]
                 if not self._sets[key]:
                     del self._sets[key]
+                self._sorted_sets.remove(obj)
             changed["endpoints"].add(key)
         elif isinstance(obj, Pod):
             changed["pods"].add(self._pods.add(obj) if delta > 0 else self._pods.remove(obj))
@@ -200,8 +236,10 @@ class SnapshotBuilder:
         entry = self._allocated.get(key)
         if entry is None:
             if self._views.pop(key, None) is not None:
-                self._order.remove(key)
-            self._generated.pop(key, None)
+                at = bisect.bisect_left(self._order, key)
+                del self._order[at]
+                del self._ordered_views[at]
+            self._set_generated(key, ())
             return
         svc = entry[1]
         sets = self._sets.get(key)
@@ -209,13 +247,23 @@ class SnapshotBuilder:
         if not sets and svc.selector and svc.type != "ExternalName":
             # the EndpointSlice controller gives ExternalName Services nothing
             generated = endpoint_sets_from_pods(svc, self._pods_selected(svc))
+        self._set_generated(key, generated)
+        view = resolve_service(svc, sets or generated)
+        at = bisect.bisect_left(self._order, key)
+        if key not in self._views:
+            self._order.insert(at, key)
+            self._ordered_views.insert(at, view)
+        else:
+            self._ordered_views[at] = view
+        self._views[key] = view
+
+    def _set_generated(self, key: Key, generated: tuple[EndpointSet, ...]) -> None:
+        for es in self._generated.pop(key, ()):
+            self._sorted_sets.remove(es)
         if generated:
             self._generated[key] = generated
-        else:
-            self._generated.pop(key, None)
-        if key not in self._views:
-            bisect.insort(self._order, key)
-        self._views[key] = resolve_service(svc, sets or generated)
+            for es in generated:
+                self._sorted_sets.add(es)
 
     def _pods_selected(self, svc: Service) -> list[Pod]:
         """The Pods of svc's namespace its selector matches, by the smallest label posting."""
@@ -230,11 +278,9 @@ class SnapshotBuilder:
     # -- the Snapshot --------------------------------------------------------------------------
     def _assemble(self, results: dict, generation: int, changed: dict[str, set], dirty: set[Key]) -> Snapshot:
         last = self._last
-        services = tuple(self._views[k] for k in self._order)
+        services = tuple(self._ordered_views)
         if last is None or changed["endpoints"] or changed["pods"] or dirty:
-            endpoint_sets = [s for sets in self._sets.values() for s in sets]
-            endpoint_sets += [s for sets in self._generated.values() for s in sets]
-            endpoint_sets = tuple(sorted(endpoint_sets, key=lambda es: (es.namespace, es.name, es.kind)))
+            endpoint_sets = self._sorted_sets.snapshot()
         else:
             endpoint_sets = last.endpoint_sets
         pods = last.pods if last is not None and not changed["pods"] else \
@@ -256,6 +302,21 @@ class SnapshotBuilder:
             files=tuple(results),
             file_mtimes={path: fr.mtime for path, fr in results.items()},
         )
+
+
+def _same_files(old: dict, new: dict) -> bool:
+    """Whether two builds' files hold the same objects (by identity), diagnostics and times."""
+    if old.keys() != new.keys():
+        return False
+    for path, fr in new.items():
+        before = old[path]
+        if fr is before:
+            continue
+        if (fr.mtime != before.mtime or fr.diagnostics != before.diagnostics or fr.skipped != before.skipped
+                or len(fr.objects) != len(before.objects)
+                or any(a is not b for a, b in zip(fr.objects, before.objects))):
+            return False
+    return True
 
 
 def _diagnostic_order(d: Diagnostic):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lb.config.loader import FileResult, ManifestReader, paused_gc
+from lb.config.loader import FileResult, ManifestReader, manifest_files, paused_gc
 from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
 from lb.snapshot.build import SnapshotBuilder
@@ -52,14 +52,18 @@ class ManifestFiles:
         self.builder = SnapshotBuilder(settings)
         self.snapshot: Snapshot | None = None
 
-    def load(self, generation: int) -> tuple[Snapshot, list[FileResult]]:
-        """Read every file, build a Snapshot. Returns (snapshot, FileResults not applied)."""
+    def load(self, generation: int, hold: frozenset[str] = frozenset()) -> tuple[Snapshot, list[FileResult]]:
+        """Read every file, build a Snapshot. Returns (snapshot, FileResults not applied).
+        hold: files not to read now (being written in place): their content in force stays."""
         with paused_gc():
-            return self._load(generation)
+            return self._load(generation, hold)
 
-    def _load(self, generation: int) -> tuple[Snapshot, list[FileResult]]:
+    def _load(self, generation: int, hold: frozenset[str]) -> tuple[Snapshot, list[FileResult]]:
         previous = dict(self.book.in_force)
-        in_force, rejected = self.book.update(self.reader.read_paths(self.settings.files))
+        files = manifest_files(self.settings.files)
+        self.reader.keep_only(files)
+        results = [previous[path] if path in hold and path in previous else self.reader.read(path) for path in files]
+        in_force, rejected = self.book.update(results)
         snap = self.builder.build(in_force, generation)
         old_errors = {str(d) for d in self.snapshot.errors} if self.snapshot else set()
         reverted = False
