@@ -46,6 +46,7 @@ class Control:
         self._stop = asyncio.Event()
         self._served: set = set()
         self._told_not_served: set = set()
+        self.dns = None    # lb.dns.cluster.ClusterDns with --dns-bind-address
 
     # -- applying --------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> dict:
@@ -54,6 +55,8 @@ class Control:
         old = self.instance.plan
         generation = self.serving.apply(plan)
         self._publish(snapshot=snapshot, plan=plan, generation=generation)
+        if self.dns is not None:
+            self.dns.update(snapshot)
         self._log_frontends(plan)
         return diff_summary(old, plan)
 
@@ -142,6 +145,8 @@ class Control:
         self.serving = Serving(self.settings, self.log, self._core)
         self._publish(rejected=tuple(rejected))
         summary = self.apply(snap)
+        from lb.dns.cluster import start_cluster_dns   # here: dnspython loads only for lb run with DNS
+        self.dns = await start_cluster_dns(self.settings, snap, self.log, self.node_addresses)  # ValueError: exit 2
         self.serving.core.start()
         self._note_reload("start", began, summary, rejected)
         self.log("started", version=__version__, workers=self.serving.core.workers, pid=os.getpid(),
@@ -214,6 +219,8 @@ class Control:
             await self.serving.shutdown(self.settings.drain_timeout)
         if self.admin is not None:
             await self.admin.close()
+        if self.dns is not None:
+            await self.dns.close()
         self.log("stopped", drained_seconds=round(time.time() - began, 3))
 
 
