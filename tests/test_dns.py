@@ -50,54 +50,6 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: db, namespace: study}
-spec:
-  clusterIP: None
-  ports: [{name: pg, port: 5432, protocol: TCP}]
----
-apiVersion: v1
-kind: Endpoints
-metadata: {name: db, namespace: study}
-subsets:
-- addresses:
-  - {ip: 10.244.1.5, hostname: db-0}
-  - {ip: 10.244.1.6, hostname: db-1}
-  - {ip: 10.244.1.7}
-  notReadyAddresses:
-  - {ip: 10.244.1.8, hostname: db-3}
-  ports: [{name: pg, port: 5432}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: empty, namespace: study}
-spec:
-  clusterIP: None
-  ports: [{name: pg, port: 5432, protocol: TCP}]
----
-apiVersion: v1
-kind: Endpoints
-metadata: {name: empty, namespace: study}
-subsets:
-- notReadyAddresses: [{ip: 10.244.2.1}]
-  ports: [{name: pg, port: 5432}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: warm, namespace: study}
-spec:
-  clusterIP: None
-  publishNotReadyAddresses: true
-  ports: [{name: pg, port: 5432, protocol: TCP}]
----
-apiVersion: v1
-kind: Endpoints
-metadata: {name: warm, namespace: study}
-subsets:
-- notReadyAddresses: [{ip: 10.244.3.1}]
-  ports: [{name: pg, port: 5432}]
----
-apiVersion: v1
-kind: Service
 metadata: {name: search, namespace: study}
 spec:
   type: ExternalName
@@ -110,6 +62,20 @@ spec:
   type: ExternalName
   externalName: web.study.svc.cluster.local
 """
+
+
+def headless(name: str, addresses: str, spec: str = "") -> str:
+    """A headless Service with one named port and its Endpoints subset (addresses: YAML keys)."""
+    return (f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: study}}\nspec:\n"
+            f"  clusterIP: None\n{spec}  ports: [{{name: pg, port: 5432, protocol: TCP}}]\n---\napiVersion: v1\n"
+            f"kind: Endpoints\nmetadata: {{name: {name}, namespace: study}}\nsubsets:\n- {addresses}"
+            "  ports: [{name: pg, port: 5432}]\n")
+
+
+SERVICES += headless("db", "addresses:\n  - {ip: 10.244.1.5, hostname: db-0}\n  - {ip: 10.244.1.6, hostname: db-1}\n"
+                      "  - {ip: 10.244.1.7}\n  notReadyAddresses:\n  - {ip: 10.244.1.8, hostname: db-3}\n")
+SERVICES += headless("empty", "notReadyAddresses: [{ip: 10.244.2.1}]\n")
+SERVICES += headless("warm", "notReadyAddresses: [{ip: 10.244.3.1}]\n", "  publishNotReadyAddresses: true\n")
 
 
 def fqdn(name: str) -> str:
@@ -282,11 +248,7 @@ def test_short_names_answer_for_the_search_namespace_only(manifest, lb_dns):
 
 def test_large_answer_sets_tc_over_udp_and_tcp_retry_gets_it_all(manifest, lb_dns):
     addrs = "".join(f"  - {{ip: 10.250.{i // 200}.{i % 200 + 1}}}\n" for i in range(120))
-    doc = ("apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: study}\nspec:\n  clusterIP: None\n"
-           "  ports: [{name: http, port: 80, protocol: TCP}]\n---\napiVersion: v1\nkind: Endpoints\n"
-           f"metadata: {{name: big, namespace: study}}\nsubsets:\n- addresses:\n{addrs}"
-           "  ports: [{name: http, port: 80}]\n")
-    server = lb_dns(snapshot_of(manifest(doc)))
+    server = lb_dns(snapshot_of(manifest(headless("big", f"addresses:\n{addrs}"))))
     name = fqdn("big.study.svc")
     r = ask(server, name)                                  # no EDNS0: 512 bytes
     assert r.flags & dns.flags.TC and not r.answer

@@ -46,8 +46,7 @@ class ClusterDns:
             return None
         servers = [parse_upstream(a) for a in chosen] if chosen else resolv_conf_nameservers(resolv_conf)
         # lb itself in resolv.conf (`nameserver 127.0.0.1` with lb on :53) would forward to itself forever
-        mine = [s for s in servers if any(s[1] == port and (s[0] == host or (is_wildcard(host) and is_loopback(s[0])))
-                                          for host, port in self.binds)]
+        mine = [s for s in servers if any(_same_server(s, bind) for bind in self.binds)]
         for ip, port in mine:
             self.log("dns_upstream_skipped", level="warning", upstream=host_port(ip, port), reason="lb's own address")
         servers = [s for s in servers if s not in mine]
@@ -65,11 +64,11 @@ class ClusterDns:
         self.responder = Responder(Answerer(self.zone, self.settings.dns_search_namespace), self.upstream)
         self.server = DnsServer(self.responder)
         try:
+            upstream = ",".join(host_port(*s) for s in self.upstream.servers) if self.upstream else "refuse"
             for host, port in self.binds:
                 host, port = await self.server.listen(host, port)
                 self.log("dns_listen", address=host_port(host, port), protocols="UDP,TCP",
-                         zone=self.settings.cluster_domain, names=len(self.zone.names),
-                         upstream=",".join(host_port(*s) for s in self.upstream.servers) if self.upstream else "refuse",
+                         zone=self.settings.cluster_domain, names=len(self.zone.names), upstream=upstream,
                          search_namespace=self.settings.dns_search_namespace)
         except BindError as e:
             await self.server.close()
@@ -108,6 +107,12 @@ class ClusterDns:
     async def close(self) -> None:
         if self.server is not None:
             await self.server.close()
+
+
+def _same_server(server: tuple[str, int], bind: tuple[str, int]) -> bool:
+    """server is lb's own DNS address (a wildcard bind answers on every loopback address)."""
+    (ip, port), (host, bind_port) = server, bind
+    return port == bind_port and (ip == host or (is_wildcard(host) and is_loopback(ip)))
 
 
 async def start_cluster_dns(settings: RunSettings, snapshot: Snapshot, log, node_addresses=("0.0.0.0", "::")):

@@ -37,7 +37,8 @@ def render(bind_addresses: tuple[str, ...], zone: str, namespace: str | None) ->
         f"DNS={resolved_dns}",
         f"Domains=~{zone}",
         f"# Check: resolvectl query kubernetes.default.svc.{zone}",
-        f"# DNS=ADDR:PORT needs systemd >= {RESOLVED_PORT_SYNTAX} (systemctl --version); older ones talk to port 53 only.",
+        f"# DNS=ADDR:PORT needs systemd >= {RESOLVED_PORT_SYNTAX} (systemctl --version); "
+        "older ones talk to port 53 only.",
         "# resolved also sends the global DNS= servers names that match no routing domain; lb REFUSES",
         "# those (resolved then keeps another server's answer) unless lb runs with --dns-upstream. To keep",
         "# them from lb, set it on a link instead of this file:",

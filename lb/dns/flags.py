@@ -23,7 +23,8 @@ def bind_address(text: str) -> str:
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
     if not is_ip(host):
-        raise argparse.ArgumentTypeError(f"{text!r}: the host must be an IP address (127.0.0.1:10053, [::1]:10053, :53)")
+        raise argparse.ArgumentTypeError(f"{text!r}: the host must be an IP address "
+                                         "(127.0.0.1:10053, [::1]:10053, :53)")
     return host_port(host, port)
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from lb.addresses import is_ip
@@ -43,6 +42,7 @@ SOA_MAX_TTL = 300               # CoreDNS caps the SOA's own TTL at 300 s
 NO_PORT = -1                    # CoreDNS's marker for an endpoint without ports: address records only
 
 
+# NamedTuples, not frozen dataclasses: a 10,000-Service zone builds 50,000 of each
 class Entry(NamedTuple):
     """One CoreDNS msg.Service: an address, a port, and the name an SRV record points at."""
     host: str
@@ -50,8 +50,7 @@ class Entry(NamedTuple):
     target: str
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     """What one owner name holds. An empty Node is a name that exists with no data."""
     entries: tuple[Entry, ...] = ()
     cname: str | None = None          # an ExternalName's target, absolute

@@ -17,6 +17,7 @@ a dict lookup; the cache is bounded and emptied when the zone changes.
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from typing import Awaitable
 
 import dns.exception
@@ -42,7 +43,7 @@ class Responder:
     def __init__(self, answerer: Answerer, upstream: Upstream | None = None):
         self.answerer = answerer
         self.upstream = upstream
-        self._cache: dict[bytes, bytes] = {}
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         self.counters = {"queries": 0, "cache_hits": 0, "formerr": 0, "dropped": 0, "truncated": 0,
                          "refused": 0, "nxdomain": 0, "forwarded": 0, "servfail": 0}
 
@@ -99,7 +100,7 @@ class Responder:
             return self._chase(query, reply, authoritative, max_size)
         wire = self._render(self._message(query, reply, authoritative), max_size)
         if len(self._cache) >= CACHE_ENTRIES:
-            del self._cache[next(iter(self._cache))]
+            self._cache.popitem(last=False)     # the oldest; O(1), unlike next(iter(dict)) after many deletes
         self._cache[key] = wire[2:]
         return wire
 

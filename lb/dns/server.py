@@ -24,6 +24,7 @@ UDP_WRITE_LIMIT = 1 << 20
 MAX_TCP_CONNECTIONS = 128
 TCP_IDLE_TIMEOUT = 10.0
 TCP_BACKLOG = 128
+PORT_ZERO_ATTEMPTS = 20
 
 
 class BindError(Exception):
@@ -47,13 +48,16 @@ class DnsServer:
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         """Bind host:port for UDP and TCP (the same port, also when port is 0). Raises BindError."""
         loop = asyncio.get_running_loop()
-        udp = _bound(host, port, socket.SOCK_DGRAM)
+        for attempt in range(PORT_ZERO_ATTEMPTS if port == 0 else 1):
+            udp = _bound(host, port, socket.SOCK_DGRAM)
+            try:
+                tcp = _bound(host, udp.getsockname()[1], socket.SOCK_STREAM)
+                break
+            except BindError:
+                udp.close()     # port 0: the kernel's UDP pick may be a TCP port in use; pick again
+                if attempt == PORT_ZERO_ATTEMPTS - 1 or port != 0:
+                    raise
         port = udp.getsockname()[1]
-        try:
-            tcp = _bound(host, port, socket.SOCK_STREAM)
-        except BindError:
-            udp.close()
-            raise
         tcp.listen(TCP_BACKLOG)
         transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp)
         self._transports.append(transport)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import dns.asyncquery
@@ -75,7 +76,7 @@ class Upstream:
         self.cache_entries = cache_entries
         self.max_in_flight = max_in_flight
         self.timeout = timeout
-        self._cache: dict[tuple[str, int], tuple[float, Result]] = {}
+        self._cache: OrderedDict[tuple[str, int], tuple[float, Result]] = OrderedDict()
         self._in_flight: dict[tuple[str, int], asyncio.Future] = {}
         self.counters = {"queries": 0, "cache_hits": 0, "failures": 0, "busy": 0}
 
@@ -119,7 +120,7 @@ class Upstream:
         ttl = _cache_ttl(result)
         if ttl > 0:
             if len(self._cache) >= self.cache_entries:
-                del self._cache[next(iter(self._cache))]     # the oldest entry
+                self._cache.popitem(last=False)     # the oldest entry
             self._cache[key] = (time.monotonic() + ttl, result)
         return result
 

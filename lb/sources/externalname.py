@@ -125,8 +125,8 @@ class NameResolver:
 
     async def _lookup(self, name: str) -> tuple[tuple[str, ...], float, str]:
         """(addresses, smallest TTL, error) from A and AAAA, asked at once."""
-        results = await asyncio.gather(*(self.resolver.resolve(name, t, search=False)
-                                         for t in (dns.rdatatype.A, dns.rdatatype.AAAA)), return_exceptions=True)
+        asked = (self.resolver.resolve(name, t, search=False) for t in (dns.rdatatype.A, dns.rdatatype.AAAA))
+        results = await asyncio.gather(*asked, return_exceptions=True)
         addresses, ttls, errors = [], [], []
         for r in results:
             if isinstance(r, BaseException):
@@ -136,7 +136,8 @@ class NameResolver:
             ttls.append(r.rrset.ttl)
             addresses.extend(rd.address for rd in r.rrset)
         ordered = tuple(sorted(set(addresses), key=ip_sort_key))
-        return ordered, (min(ttls) if ttls else self.min_ttl), "; ".join(dict.fromkeys(errors)) or "no A or AAAA records"
+        error = "; ".join(dict.fromkeys(errors)) or "no A or AAAA records"
+        return ordered, (min(ttls) if ttls else self.min_ttl), error
 
     def _set(self, name: str, addresses: tuple[str, ...]) -> None:
         self._errors.pop(name, None)
