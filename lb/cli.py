@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lb.dns.flags import add_dns_args, add_dns_config_args, dns_run_settings
 from lb.settings import (DEFAULT_CLUSTER_IP_RANGE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_DUMMY_INTERFACE,
                          DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_TCP_IDLE_TIMEOUT,
                          ManifestSettings, RunSettings)
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="serve the manifests")
     _add_manifest_args(p)
     _add_run_args(p)
+    add_dns_args(p)
+
+    p = sub.add_parser("dns-config", help="print how to point a resolver at lb run's cluster DNS")
+    add_dns_config_args(p)
 
     p = sub.add_parser("status", help="show the running instance like ipvsadm -Ln")
     p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND_ADDRESS, metavar="HOST:PORT")
@@ -109,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from lb import control
             return control.run(run_settings(args))
+        if args.command == "dns-config":
+            from lb.dns import config
+            return config.main(args)
         if args.command == "status":
             from lb import status
             return status.main(args.metrics_bind_address, stats=args.stats, connections=args.connection,
@@ -134,7 +142,8 @@ def run_settings(args) -> RunSettings:
                        service_node_port_range=args.service_node_port_range, workers=args.workers,
                        nodeport_addresses=tuple(args.nodeport_addresses),
                        metrics_bind_address=args.metrics_bind_address, tcp_idle_timeout=args.tcp_idle_timeout,
-                       drain_timeout=args.drain_timeout, dummy_interface=args.dummy_interface)
+                       drain_timeout=args.drain_timeout, dummy_interface=args.dummy_interface,
+                       **dns_run_settings(args))
 
 
 def _offline(args) -> int:

@@ -53,6 +53,7 @@ class Control:
         self._stop = asyncio.Event()
         self._served: dict = {}          # virtual server key -> service, as logged
         self._told_not_served: set = set()
+        self.dns = None    # lb.dns.cluster.ClusterDns with --dns-bind-address
 
     # -- applying --------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> dict:
@@ -78,6 +79,8 @@ class Control:
             plan = replace(plan, summary={**first, "virtual_servers": plan.summary["virtual_servers"]})
         self.serving.busy_wildcards.clear()
         self._publish(snapshot=snapshot, plan=plan, generation=generation)
+        if self.dns is not None:
+            self.dns.update(snapshot)
         self._log_frontends(plan)
         return dict(plan.summary)
 
@@ -176,6 +179,8 @@ class Control:
         self.planner = Planner(self.ids, self.node_addresses, self.serving.shares_vip_ports)
         self._publish(rejected=tuple(rejected))
         summary = self.apply(snap)
+        from lb.dns.cluster import start_cluster_dns   # here: dnspython loads only for lb run with DNS
+        self.dns = await start_cluster_dns(self.settings, snap, self.log, self.node_addresses)  # ValueError: exit 2
         self.serving.core.start()
         self._note_reload("start", began, summary, rejected)
         self.log("started", version=__version__, workers=self.serving.core.workers, pid=os.getpid(),
@@ -248,6 +253,8 @@ class Control:
             await self.serving.shutdown(self.settings.drain_timeout)
         if self.admin is not None:
             await self.admin.close()
+        if self.dns is not None:
+            await self.dns.close()
         self.log("stopped", drained_seconds=round(time.time() - began, 3))
 
 

@@ -14,6 +14,7 @@ DEFAULT_METRICS_PORT = 10249
 DEFAULT_TCP_IDLE_TIMEOUT = 3600.0
 DEFAULT_DRAIN_TIMEOUT = 10.0
 DEFAULT_DUMMY_INTERFACE = "lb0"
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,8 @@ class RunSettings(ManifestSettings):
     tcp_idle_timeout: float = DEFAULT_TCP_IDLE_TIMEOUT
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     dummy_interface: str = DEFAULT_DUMMY_INTERFACE
+    # lb.dns: the embedded cluster DNS, off while dns_bind_addresses is empty
+    dns_bind_addresses: tuple[str, ...] = ()     # HOST:PORT, each served on UDP and TCP
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    dns_upstreams: tuple[str, ...] | None = None  # None: refuse other names; (): /etc/resolv.conf's
+    dns_search_namespace: str | None = None      # answers <svc> and <svc>.<ns> for this namespace
