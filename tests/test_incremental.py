@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 from lb.config.loader import ManifestReader, load_paths
+from lb.dns.records import Zone
 from lb.plan import IdMaps, Planner
 from lb.settings import ManifestSettings
 from lb.snapshot.build import SnapshotBuilder, build_snapshot
@@ -117,6 +118,7 @@ def test_a_series_of_edits_gives_what_a_cold_start_gives(tmp_path):
         files = random_world(rnd)
         reader, builder, ids = ManifestReader(), SnapshotBuilder(), IdMaps()
         planner = Planner(ids)
+        zone = Zone("cluster.local")
         for step in range(25):
             write(folder, files)
             snap = builder.build(reader.read_paths([str(folder)]), step)
@@ -124,6 +126,8 @@ def test_a_series_of_edits_gives_what_a_cold_start_gives(tmp_path):
             assert fingerprint(snap) == fingerprint(cold), (seed, step)
             plan = planner.update(snap)
             assert plan_fingerprint(plan) == plan_fingerprint(Planner(ids).update(cold)), (seed, step)
+            zone.update(snap)
+            assert zone.same_records(Zone("cluster.local", cold)), (seed, step)
             mutate(rnd, files)
 
 

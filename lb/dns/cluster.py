@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from lb.addresses import host_port, is_loopback, is_wildcard, parse_host_port
 from lb.dns.answer import Answerer
-from lb.dns.conflicts import bind_conflicts
+from lb.dns.conflicts import bind_conflicts, view_conflicts
 from lb.dns.records import Zone
 from lb.dns.responder import Responder
 from lb.dns.server import BindError, DnsServer
@@ -39,6 +39,7 @@ class ClusterDns:
         self.responder: Responder | None = None
         self.server: DnsServer | None = None
         self._conflicts: tuple[str, ...] = ()
+        self._known: dict[str, tuple] = {}        # service key -> (view, its conflicts)
 
     def _upstream(self, resolv_conf: str) -> Upstream | None:
         chosen = self.settings.dns_upstreams
@@ -76,17 +77,27 @@ class ClusterDns:
 
     def update(self, snapshot: Snapshot) -> None:
         """Answer from snapshot from the next query on; log conflicts a reload brought."""
-        conflicts = tuple(bind_conflicts(snapshot, self.binds, self.node_addresses))
+        conflicts = tuple(self._conflicts_of(snapshot))
         for c in conflicts:
             if c not in self._conflicts:
                 self.log("dns_conflict", level="error", error=c, kept="the DNS keeps its address")
         self._conflicts = conflicts
-        zone = self._zone(snapshot)
-        if self.zone is not None and zone.same_records(self.zone):
+        if not self.zone.update(snapshot):
             return          # nothing the DNS answers changed: keep the serial and the answer cache
-        self.zone = zone
-        self.responder.set_answerer(Answerer(zone, self.settings.dns_search_namespace))
-        self.log("dns_zone", generation=snapshot.generation, names=len(zone.names), serial=zone.serial)
+        self.responder.set_answerer(Answerer(self.zone, self.settings.dns_search_namespace))
+        self.log("dns_zone", generation=snapshot.generation, names=len(self.zone.names), serial=self.zone.serial)
+
+    def _conflicts_of(self, snapshot: Snapshot) -> list[str]:
+        """bind_conflicts, worked out again only for the Services whose view changed."""
+        known, self._known = self._known, {}
+        out = []
+        for view in snapshot.services:
+            seen = known.get(view.service.key)
+            found = seen[1] if seen is not None and seen[0] is view else view_conflicts(
+                view, self.binds, self.node_addresses)
+            self._known[view.service.key] = (view, found)
+            out += found
+        return out
 
     def _zone(self, snapshot: Snapshot) -> Zone:
         ns = tuple(host for host, _ in self.binds if not is_wildcard(host))

@@ -20,8 +20,13 @@ def bind_conflicts(snapshot: Snapshot, binds, node_addresses=("0.0.0.0", "::")) 
     """One message per (DNS bind address, frontend) that share address, port and protocol.
     binds: (host, port) pairs as --dns-bind-address reads them; node_addresses: where node
     ports listen (lb.serve.node_addresses)."""
+    return [c for view in snapshot.services for c in view_conflicts(view, binds, node_addresses)]
+
+
+def view_conflicts(view, binds, node_addresses=("0.0.0.0", "::")) -> list[str]:
+    """bind_conflicts for one ServiceView."""
     out = []
-    for spv in snapshot.service_ports():
+    for spv in view.port_views():
         if spv.protocol not in DNS_PROTOCOLS:
             continue
         for fe in spv.frontends:

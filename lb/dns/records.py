@@ -26,6 +26,7 @@ so a reload of 10,000 Services costs string formatting only.
 """
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import time
 from typing import NamedTuple
@@ -61,84 +62,185 @@ EMPTY = Node()
 
 
 class Zone:
-    """The index of one zone (`cluster.local`) plus the reverse names of its addresses."""
+    """The index of one zone (`cluster.local`) plus the reverse names of its addresses.
+
+    update(snapshot) recomputes only the Services whose ServiceView changed (Snapshots share
+    unchanged views): a reload that touches one Service costs one Service. The names of
+    different Services never collide (each lives under its own <svc>.<ns>.svc.<zone>); what
+    they share, namespace names and reverse names, is counted and ordered."""
 
     def __init__(self, domain: str, snapshot: Snapshot | None = None, ns_addresses: tuple[str, ...] = ()):
         self.origin = domain.strip(".").lower() + "."
         self.names: dict[str, Node] = {}
         self.reverse: dict[str, tuple[str, ...]] = {}     # "10.0.96.10.in-addr.arpa." -> PTR targets
         self.serial = int(time.time())                     # CoreDNS: the time of the last change
-        self._ns_addresses = ns_addresses
-        self._build(snapshot)
+        o = self.origin
+        for ent in (o, "svc." + o, "pod." + o):
+            self.names[ent] = EMPTY
+        self.names["dns-version." + o] = Node(txt=(SCHEMA_VERSION,))
+        self.names["ns.dns." + o] = Node(entries=tuple(Entry(ip, NO_PORT, "ns.dns." + o) for ip in ns_addresses))
+        self._views: dict[str, object] = {}
+        self._parts: dict[str, _Part] = {}
+        self._namespace_refs: dict[str, int] = {}
+        self._namespaces = None                            # the Snapshot's namespaces tuple, as last seen
+        self._cluster_ptr: dict[str, list[tuple[tuple[str, str], str]]] = {}
+        self._endpoint_ptr: dict[str, list[tuple[tuple[str, str], tuple[str, ...]]]] = {}
+        if snapshot is not None:
+            self.update(snapshot)
+
+    def update(self, snapshot: Snapshot) -> bool:
+        """Follows snapshot; True when anything the zone answers changed."""
+        changed = False
+        if snapshot.namespaces is not self._namespaces:
+            old = {ns.name for ns in self._namespaces or ()}
+            new = {ns.name for ns in snapshot.namespaces}
+            for name in old - new:
+                changed |= self._namespace(name, -1)
+            for name in new - old:
+                changed |= self._namespace(name, +1)
+            self._namespaces = snapshot.namespaces
+        views = {view.service.key: view for view in snapshot.services}
+        portless = _PortlessEndpoints(snapshot)
+        dirty_ptr: set[str] = set()
+        for key in [k for k in self._views if k not in views]:
+            self._remove(key, dirty_ptr)
+            changed = True
+        for key, view in views.items():
+            if self._views.get(key) is view:
+                continue
+            old = self._parts.get(key)
+            if old is not None:
+                self._remove(key, dirty_ptr)
+            part = _service_part(view, self.origin, portless)
+            self._add(key, view, part, dirty_ptr)
+            changed |= old is None or old.names != part.names or old.ptr != part.ptr
+        for rev in dirty_ptr:
+            self._settle_reverse(rev)
+        if changed:
+            self.serial = int(time.time())
+        return changed
 
     def same_records(self, other: "Zone") -> bool:
         return self.names == other.names and self.reverse == other.reverse
 
-    def _build(self, snapshot: Snapshot | None) -> None:
-        o = self.origin
-        names = self.names
-        for ent in (o, "svc." + o, "pod." + o):
-            names[ent] = EMPTY
-        names["dns-version." + o] = Node(txt=(SCHEMA_VERSION,))
-        names["ns.dns." + o] = Node(entries=tuple(Entry(ip, NO_PORT, "ns.dns." + o) for ip in self._ns_addresses))
-        if snapshot is None:
-            return
-        for ns in snapshot.namespaces:
-            names[f"{ns.name}.svc.{o}".lower()] = EMPTY
-        portless = _PortlessEndpoints(snapshot)
-        endpoint_ptrs: dict[str, list[str]] = {}
-        for view in snapshot.services:
-            svc = view.service
-            names[f"{svc.namespace}.svc.{o}".lower()] = EMPTY
-            base = f"{svc.name}.{svc.namespace}.svc.{o}".lower()
-            if svc.type == EXTERNAL_NAME:
-                self._add_external_name(base, svc.external_name or "")
-                continue
-            ready = _ready_endpoints(view) if svc.ports else portless.of(svc)
-            by_target: dict[str, list[Entry]] = {}
-            pairs = []          # (entry, port name, protocol): what <base> answers
-            for ip, port, port_name, protocol, hostname in ready:
-                target = f"{hostname}.{base}"
-                entry = Entry(ip, port, target)
-                by_target.setdefault(target, []).append(entry)
-                pairs.append((entry, port_name, protocol))
-                targets = endpoint_ptrs.setdefault(ip, [])
-                if target not in targets:
-                    targets.append(target)
-            for target, entries in by_target.items():
-                names[target] = Node(entries=tuple(entries))
-            if not svc.headless:
-                cluster_ips = svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())
-                pairs = [(Entry(ip, sp.port, base), sp.name, sp.protocol) for sp in svc.ports for ip in cluster_ips]
-                for ip in cluster_ips:
-                    key = _reverse_name(ip)
-                    if key and key not in self.reverse:     # CoreDNS answers the first Service found
-                        self.reverse[key] = (base,)
-            if pairs:       # none: a headless Service without ready endpoints is NXDOMAIN
-                names[base] = Node(entries=tuple(e for e, _, _ in pairs))
-                self._add_srv(base, pairs)
-        for ip, targets in endpoint_ptrs.items():
-            key = _reverse_name(ip)
-            if key and key not in self.reverse:
-                self.reverse[key] = tuple(targets)
+    def _namespace(self, name: str, delta: int) -> bool:
+        owner = f"{name}.svc.{self.origin}".lower()
+        refs = self._namespace_refs.get(owner, 0) + delta
+        if refs > 0:
+            self._namespace_refs[owner] = refs
+            if owner not in self.names:
+                self.names[owner] = EMPTY
+                return True
+            return False
+        self._namespace_refs.pop(owner, None)
+        return self.names.pop(owner, None) is not None
 
-    def _add_external_name(self, base: str, external_name: str) -> None:
-        target = external_name.strip(".").lower()
-        if not target:
+    def _add(self, key: str, view, part: "_Part", dirty_ptr: set[str]) -> None:
+        self._views[key] = view
+        self._parts[key] = part
+        self.names.update(part.names)
+        self._namespace(part.namespace, +1)
+        for rev, target in part.cluster_ptr:
+            bisect.insort(self._cluster_ptr.setdefault(rev, []), (part.order, target))
+            dirty_ptr.add(rev)
+        for rev, targets in part.endpoint_ptr:
+            bisect.insort(self._endpoint_ptr.setdefault(rev, []), (part.order, targets))
+            dirty_ptr.add(rev)
+
+    def _remove(self, key: str, dirty_ptr: set[str]) -> None:
+        part = self._parts.pop(key)
+        del self._views[key]
+        for name in part.names:
+            self.names.pop(name, None)
+        self._namespace(part.namespace, -1)
+        for table, claims in ((self._cluster_ptr, part.cluster_ptr), (self._endpoint_ptr, part.endpoint_ptr)):
+            for rev, _value in claims:
+                owners = table[rev]
+                owners[:] = [o for o in owners if o[0] != part.order]
+                if not owners:
+                    del table[rev]
+                dirty_ptr.add(rev)
+
+    def _settle_reverse(self, rev: str) -> None:
+        """A clusterIP names its first Service (in Snapshot order); an address that is no
+        clusterIP names every ready endpoint with it, Services in order (CoreDNS's search)."""
+        owners = self._cluster_ptr.get(rev)
+        if owners:
+            self.reverse[rev] = (owners[0][1],)
             return
-        if is_ip(target):
-            self.names[base] = Node(entries=(Entry(target, NO_PORT, base),))
+        targets = tuple(dict.fromkeys(t for _order, ts in self._endpoint_ptr.get(rev, ()) for t in ts))
+        if targets:
+            self.reverse[rev] = targets
         else:
-            self.names[base] = Node(cname=target + ".")
+            self.reverse.pop(rev, None)
 
-    def _add_srv(self, base: str, pairs) -> None:
-        """_<port>._<proto>.<base> for each named port: the entries of that port."""
-        by_name: dict[str, list[Entry]] = {}
-        for entry, port_name, protocol in pairs:
-            if port_name and entry.port != NO_PORT:
-                by_name.setdefault(f"_{port_name}._{protocol}.{base}".lower(), []).append(entry)
-        for name, entries in by_name.items():
-            self.names[name] = Node(entries=tuple(entries))
+
+class _Part(NamedTuple):
+    """What one Service puts in the zone."""
+    order: tuple[str, str]                              # (namespace, name): Snapshot order
+    namespace: str
+    names: dict
+    cluster_ptr: tuple[tuple[str, str], ...]            # (reverse name, the Service's name)
+    endpoint_ptr: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def ptr(self) -> tuple:
+        return (self.cluster_ptr, self.endpoint_ptr)
+
+
+def _service_part(view, origin: str, portless: "_PortlessEndpoints") -> _Part:
+    svc = view.service
+    names: dict[str, Node] = {}
+    base = f"{svc.name}.{svc.namespace}.svc.{origin}".lower()
+    cluster_ptr, endpoint_ptr = [], {}
+    if svc.type == EXTERNAL_NAME:
+        _add_external_name(names, base, svc.external_name or "")
+        return _Part((svc.namespace, svc.name), svc.namespace, names, (), ())
+    ready = _ready_endpoints(view) if svc.ports else portless.of(svc)
+    by_target: dict[str, list[Entry]] = {}
+    pairs = []          # (entry, port name, protocol): what <base> answers
+    for ip, port, port_name, protocol, hostname in ready:
+        target = f"{hostname}.{base}"
+        entry = Entry(ip, port, target)
+        by_target.setdefault(target, []).append(entry)
+        pairs.append((entry, port_name, protocol))
+        targets = endpoint_ptr.setdefault(ip, [])
+        if target not in targets:
+            targets.append(target)
+    for target, entries in by_target.items():
+        names[target] = Node(entries=tuple(entries))
+    if not svc.headless:
+        cluster_ips = svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())
+        pairs = [(Entry(ip, sp.port, base), sp.name, sp.protocol) for sp in svc.ports for ip in cluster_ips]
+        for ip in cluster_ips:
+            rev = _reverse_name(ip)
+            if rev:
+                cluster_ptr.append((rev, base))
+    if pairs:       # none: a headless Service without ready endpoints is NXDOMAIN
+        names[base] = Node(entries=tuple(e for e, _, _ in pairs))
+        _add_srv(names, base, pairs)
+    endpoint_claims = tuple((rev, tuple(ts)) for ip, ts in endpoint_ptr.items() if (rev := _reverse_name(ip)))
+    return _Part((svc.namespace, svc.name), svc.namespace, names, tuple(cluster_ptr), endpoint_claims)
+
+
+def _add_external_name(names: dict, base: str, external_name: str) -> None:
+    target = external_name.strip(".").lower()
+    if not target:
+        return
+    if is_ip(target):
+        names[base] = Node(entries=(Entry(target, NO_PORT, base),))
+    else:
+        names[base] = Node(cname=target + ".")
+
+
+def _add_srv(names: dict, base: str, pairs) -> None:
+    """_<port>._<proto>.<base> for each named port: the entries of that port."""
+    by_name: dict[str, list[Entry]] = {}
+    for entry, port_name, protocol in pairs:
+        if port_name and entry.port != NO_PORT:
+            by_name.setdefault(f"_{port_name}._{protocol}.{base}".lower(), []).append(entry)
+    for name, entries in by_name.items():
+        names[name] = Node(entries=tuple(entries))
 
 
 class _PortlessEndpoints:
