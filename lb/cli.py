@@ -10,9 +10,35 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lb import __version__
 from lb.settings import (DEFAULT_CLUSTER_IP_RANGE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_DUMMY_INTERFACE,
                          DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_TCP_IDLE_TIMEOUT,
-                         ManifestSettings, RunSettings)
+                         ManifestSettings, RunSettings, SettingError, bind_address, flag_check, ip_address)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (`lb run: error: argument --workers: ...`), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _checked(convert, check):
+    """An argparse type: convert the text, then apply a settings check (lb.settings), so a
+    flag that makes no settings object still takes exactly what the setting takes."""
+    def parse(text: str):
+        value = convert(text)
+        try:
+            check(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"invalid value '{text}': {exc}") from None
+        return value
+    parse.__name__ = convert.__name__       # argparse's "invalid int value" for text that is no number
+    return parse
+
+
+def _like_setting(name: str, convert=str):
+    return _checked(convert, flag_check(name)[1])
 
 
 def _add_manifest_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -26,7 +52,8 @@ def _add_manifest_args(p: argparse.ArgumentParser, required: bool = True) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lb", description=__import__("lb").__doc__)
+    parser = _Parser(prog="lb", description=__import__("lb").__doc__)
+    parser.add_argument("--version", action="version", version=f"lb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -50,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="print the rules kube-proxy would program")
     p.add_argument("--mode", choices=["iptables", "nftables", "ipvs"], required=True)
-    p.add_argument("--node-ip", action="append", default=[], metavar="IP",
+    p.add_argument("--node-ip", action="append", default=[], metavar="IP", type=_checked(str, ip_address),
                    help="node address for nodePort rules (repeatable)")
     _add_manifest_args(p)
 
@@ -59,20 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
 
     p = sub.add_parser("status", help="show the running instance like ipvsadm -Ln")
-    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND_ADDRESS, metavar="HOST:PORT")
+    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND_ADDRESS, metavar="HOST:PORT",
+                   type=_checked(str, bind_address))
     p.add_argument("--stats", action="store_true", help="connections and bytes per virtual and real server")
     p.add_argument("-c", "--connection", action="store_true", help="list connections like ipvsadm -Lnc")
     p.add_argument("-o", "--output", choices=["json"], default=None)
 
     p = sub.add_parser("demo", help="three local backends, one Service, round robin and ClientIP affinity, live")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--requests", type=int, default=6)
-    p.add_argument("--metrics-bind-address", default="127.0.0.1:0", metavar="HOST:PORT")
+    p.add_argument("--workers", type=_like_setting("workers", int), default=None)
+    p.add_argument("--requests", type=_checked(int, _at_least_one), default=6)
+    p.add_argument("--metrics-bind-address", default="127.0.0.1:0", metavar="HOST:PORT",
+                   type=_like_setting("metrics_bind_address"))
     p.add_argument("--serve", action="store_true", help="keep serving after the walk-through until Ctrl-C")
 
     # listed for --help only: main() hands `lb bench ...` to lb.bench before parsing
     sub.add_parser("bench", help="side-by-side benchmark in network namespaces (root; lb bench --help)")
+    parser.commands = sub.choices
     return parser
+
+
+def _at_least_one(value: int) -> None:
+    if value < 1:
+        raise ValueError("must be 1 or more")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -105,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("unrecognized arguments: " + " ".join(extra))
     try:
         if args.command in ("validate", "get", "describe", "render"):
-            return _offline(args)
+            return _offline(args, _settings(parser, args, manifest_settings))
         if args.command == "run":
             from lb import control
-            return control.run(run_settings(args))
+            return control.run(_settings(parser, args, run_settings))
         if args.command == "status":
             from lb import status
             return status.main(args.metrics_bind_address, stats=args.stats, connections=args.connection,
@@ -124,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _settings(parser: argparse.ArgumentParser, args, make):
+    """The command's settings, or its usage error (exit 2) for a value a setting refuses."""
+    try:
+        return make(args)
+    except SettingError as exc:
+        parser.commands[args.command].error(str(exc))
+
+
 def manifest_settings(args) -> ManifestSettings:
     return ManifestSettings(files=tuple(args.files), service_cluster_ip_range=args.service_cluster_ip_range,
                             service_node_port_range=args.service_node_port_range)
@@ -137,9 +180,8 @@ def run_settings(args) -> RunSettings:
                        drain_timeout=args.drain_timeout, dummy_interface=args.dummy_interface)
 
 
-def _offline(args) -> int:
+def _offline(args, settings: ManifestSettings) -> int:
     from lb import offline
-    settings = manifest_settings(args)
     if args.command == "validate":
         return offline.validate(settings, verbose=args.verbose)
     if args.command == "render":
