@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from lb import __version__
+from lb.config.loader import check_paths
 from lb.settings import (DEFAULT_CLUSTER_IP_RANGE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_DUMMY_INTERFACE,
                          DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_TCP_IDLE_TIMEOUT,
                          ManifestSettings, RunSettings, SettingError, bind_address, flag_check, ip_address)
@@ -143,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             return _offline(args, _settings(parser, args, manifest_settings))
         if args.command == "run":
             from lb import control
-            return control.run(_settings(parser, args, run_settings))
+            settings = _settings(parser, args, run_settings)
+            try:
+                check_paths(settings.files)
+            except ValueError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            return control.run(settings)
         if args.command == "status":
             from lb import status
             return status.main(args.metrics_bind_address, stats=args.stats, connections=args.connection,

@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from lb import __version__, kernel
 from lb.addresses import host_port, parse_host_port
+from lb.config.loader import STDIN
 from lb.eventlog import EventLog
 from lb.instance import Instance
 from lb.plan import IdMaps, Plan, build_plan, diff_summary
@@ -131,6 +132,9 @@ class Control:
         self._log_environment()
         began = time.time()
         snap, rejected = self.files.load(1)
+        if STDIN in self.settings.files:
+            self.log("stdin", objects=len(self.files.stdin.objects),
+                     note="read once at start; file changes and SIGHUP reload the files, not stdin")
         for d in snap.diagnostics:
             print(str(d), file=sys.stderr)
         if snap.errors and not snap.services:

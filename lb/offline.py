@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 from lb import kubectl
 from lb.config.model import Service
-from lb.config.loader import load_paths
+from lb.config.loader import STDIN, STDIN_NAME, check_paths, load_paths
 from lb.diagnostics import ERROR, WARNING
 from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
@@ -63,9 +62,10 @@ class Query:
 
 
 def _check_paths(settings: ManifestSettings) -> None:
-    for path in settings.files:
-        if not os.path.exists(path):
-            raise UsageError(f'error: the path "{path}" does not exist')
+    try:
+        check_paths(settings.files)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _load(settings: ManifestSettings, file_results=None) -> Snapshot:
@@ -97,7 +97,8 @@ def validate(settings: ManifestSettings, verbose: bool = False) -> int:
                for fr in results for o in fr.objects}
     errors = sum(1 for d in snap.diagnostics if d.severity == ERROR)
     warnings = sum(1 for d in snap.diagnostics if d.severity == WARNING)
-    print(f"{', '.join(settings.files)}: {_plural(len(objects), 'object')}, "
+    shown = dict.fromkeys(STDIN_NAME if path == STDIN else path for path in settings.files)
+    print(f"{', '.join(shown)}: {_plural(len(objects), 'object')}, "
           f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
     return 1 if errors else 0
 

@@ -2,11 +2,13 @@
 (a usage error is one line naming the flag and what it accepts, exit 2)."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port, random_loopback_net, service_yaml
 
 from lb import __version__
 from lb.settings import ManifestSettings, RunSettings, SettingError
@@ -75,3 +77,22 @@ def test_settings_check_values_given_directly():
                 tcp_idle_timeout=60.0, drain_timeout=0.0, dummy_interface="lb0")
     RunSettings(metrics_bind_address=":10249")
     RunSettings(metrics_bind_address="[::1]:10249")
+
+
+# --- lb run -f - ----------------------------------------------------------------------
+
+def test_run_reads_stdin_once_and_serves_it_across_reloads(backends, lb, manifest, curl):
+    b = backends(2)
+    web_ip = f"{random_loopback_net()}.97"
+    web_port = free_port(web_ip)
+    other_ip = f"{random_loopback_net()}.98"
+    other_port = free_port(other_ip)
+    from_file = manifest(service_yaml("other", other_ip, other_port, b))
+    proc = lb(["-", from_file], stdin=service_yaml("web", web_ip, web_port, b)).wait_ready()
+    assert "event=stdin objects=2 " in proc.log and "not stdin" in proc.log
+    assert curl(f"http://{web_ip}:{web_port}/") in {b.answer(0), b.answer(1)}
+    proc.proc.send_signal(signal.SIGHUP)
+    proc.wait_log("event=reload trigger=sighup")
+    # the reload re-read the file; what came on stdin still serves
+    assert curl(f"http://{web_ip}:{web_port}/") in {b.answer(0), b.answer(1)}
+    assert curl(f"http://{other_ip}:{other_port}/") in {b.answer(0), b.answer(1)}

@@ -23,9 +23,9 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 AGE_278D = 278 * 86400 + 3600     # "278d" for the next 23 hours: stable while tests run
 
 
-def lb(*args, cwd=None):
+def lb(*args, cwd=None, stdin: str | None = None):
     return subprocess.run([sys.executable, "-m", "lb", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=60)
+                          cwd=cwd or ROOT, timeout=60, input=stdin)
 
 
 @pytest.fixture
@@ -258,3 +258,44 @@ def test_identical_copies_merge_and_conflicting_definitions_are_reported():
     assert r.stderr.splitlines() == [
         'configs/seed/clusterip/service.yaml:4: Service "study/service-clusterip" is invalid: metadata.name: '
         'Duplicate value: "service-clusterip": already defined at configs/seed/affinity/service.yaml:6']
+
+
+# --- standard input and URLs -------------------------------------------------------
+
+def test_stdin_is_read_by_every_command_that_reads_manifests(seed):
+    # kubectl create ... --dry-run=client -o yaml | lb validate -f -
+    text = (seed / "clusterip" / "service.yaml").read_text()
+    r = lb("validate", "-f", "-", stdin=text)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "STDIN: 1 object, 0 errors, 0 warnings"
+    r = lb("get", "svc", "-n", "study", "-f", "-", stdin=text)
+    assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:3] == ["service-clusterip", "ClusterIP",
+                                                                          "10.97.97.97"], r.stderr
+    r = lb("describe", "svc", "service-clusterip", "-n", "study", "-f", "-", "-f", seed / "clusterip" / "pods.yaml",
+           stdin=text)
+    assert r.returncode == 0 and "Endpoints:         10.244.104.10:80,10.244.166.129:80" in r.stdout, r.stderr
+    r = lb("render", "--mode", "iptables", "-f", "-", stdin=text)
+    assert r.returncode == 0 and "-d 10.97.97.97 --dport 80 -j REJECT" in r.stdout, r.stderr
+
+
+def test_stdin_diagnostics_name_it_stdin_as_kubectl_does():
+    r = lb("validate", "-f", "-", stdin=textwrap.dedent("""\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: a, namespace: study}
+        spec:
+          ports:
+          - {port: 80, nodePort: 40000}
+          type: NodePort
+        """))
+    assert r.returncode == 1
+    assert r.stderr.startswith('STDIN:6: Service "study/a" is invalid: spec.ports[0].nodePort'), r.stderr
+    r = lb("validate", "-f", "-", stdin="kind: [\n")
+    assert r.returncode == 1 and r.stderr.startswith("STDIN:"), r.stderr
+
+
+def test_urls_are_refused_with_the_reason_and_the_way_round_it():
+    for command in (["validate"], ["get", "svc"], ["run"]):
+        r = lb(*command, "-f", "https://example.com/services.yaml")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "not URLs" in r.stderr and "curl -fsSL URL | lb validate -f -" in r.stderr

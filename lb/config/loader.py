@@ -1,4 +1,5 @@
-"""Reading manifest files: YAML or JSON documents, with the line of every field.
+"""Reading manifest files (and standard input, `-f -`): YAML or JSON documents, with the line
+of every field.
 
 A file becomes a FileResult: the model objects it holds, the errors and warnings
 about it (worded as kubectl and the API server word them), the kinds it skipped.
@@ -16,6 +17,8 @@ from __future__ import annotations
 import gc
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -30,6 +33,9 @@ from lb.diagnostics import ERROR, WARNING, Diagnostic, errors_of, invalid
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"                 # -f - reads standard input
+STDIN_NAME = "STDIN"        # what diagnostics call it, as kubectl does ("error parsing STDIN: ...")
+URL_SCHEMES = ("http://", "https://")
 _MAP_KEY = re.compile(r"^(.*)\[([^\]]*[^\]\d][^\]]*)\]$")  # a map key, not a list index
 MAX_NODES = 500_000     # per object; alias bombs ("billion laughs") stop here instead of eating memory
 
@@ -61,22 +67,35 @@ class FileResult:
         return errors_of(self.diagnostics)
 
 
-def load_paths(paths: Iterable[str]) -> list[FileResult]:
+def load_paths(paths: Iterable[str], stdin: FileResult | None = None) -> list[FileResult]:
     """Every manifest file under paths, in sorted order. Folders are read
     recursively (*.yaml, *.yml, *.json; hidden entries such as a ConfigMap
     volume's ..data are skipped); a named file is read whatever its suffix; a
-    missing path gives a FileResult with one error."""
+    missing path gives a FileResult with one error. "-" is standard input, read
+    once: `stdin` is what an earlier call read from it (lb run reloads the files only)."""
     results, seen = [], set()
     for path in paths:
-        if os.path.isdir(path):
+        if path == STDIN:
+            files = [STDIN]
+        elif os.path.isdir(path):
             files = sorted(_walk(path))
         else:
             files = [path]
         for name in files:
             if name not in seen:
                 seen.add(name)
-                results.append(load_file(name))
+                results.append((stdin or load_stdin()) if name == STDIN else load_file(name))
     return results
+
+
+def check_paths(paths: Iterable[str]) -> None:
+    """Raise ValueError, in kubectl's words, for a path that is not there or a URL."""
+    for path in paths:
+        if path.startswith(URL_SCHEMES):
+            raise ValueError(f'error: lb reads manifests from files and standard input, not URLs: "{path}": '
+                             f"fetch it yourself and read what you fetched (curl -fsSL URL | lb validate -f -)")
+        if path != STDIN and not os.path.exists(path):
+            raise ValueError(f'error: the path "{path}" does not exist')
 
 
 def _walk(folder: str) -> Iterable[str]:
@@ -97,12 +116,27 @@ def load_file(path: str) -> FileResult:
         return FileResult(path, diagnostics=(_error(path, 0, f'the path "{path}" does not exist'),))
     except OSError as e:
         return FileResult(path, diagnostics=(_error(path, 0, f"cannot read: {e.strerror or e}"),))
+    return load_bytes(path, data, mtime)
+
+
+def load_stdin() -> FileResult:
+    """Standard input (`-f -`), named STDIN in every diagnostic as kubectl names it; its
+    AGE counts from now, as for a file written now."""
+    try:
+        data = sys.stdin.buffer.read()
+    except (OSError, AttributeError, ValueError) as e:   # closed, or not a byte stream
+        return FileResult(STDIN_NAME, diagnostics=(_error(STDIN_NAME, 0, f"cannot read: {e}"),))
+    return load_bytes(STDIN_NAME, data, time.time())
+
+
+def load_bytes(path: str, data: bytes, mtime: float) -> FileResult:
+    """The documents in data, read from path (a file name, or STDIN)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         return FileResult(path, diagnostics=(_error(path, line, f"invalid UTF-8 at byte {e.start}"),), mtime=mtime)
-    if path.endswith(".json"):
+    if path.endswith(".json") or (path == STDIN_NAME and text.lstrip().startswith("{")):
         # A tab can only be whitespace in JSON (tabs in strings are escaped), but
         # YAML refuses tabs as indentation: make them spaces, lines unchanged.
         text = text.replace("\t", " ")

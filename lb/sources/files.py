@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lb.config.loader import FileResult, load_paths
+from lb.config.loader import STDIN_NAME, FileResult, load_paths
 from lb.diagnostics import errors_of
 from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
@@ -48,12 +48,15 @@ class ManifestFiles:
         self.settings = settings
         self.book = FileBook()
         self.snapshot: Snapshot | None = None
+        self.stdin: FileResult | None = None     # `-f -`: read at the first load, kept for every reload
 
     def load(self, generation: int) -> tuple[Snapshot, list[FileResult]]:
         """Read every file, build a Snapshot. Returns (snapshot, FileResults not applied).
         Raises ValueError only for a bad range in the settings."""
         previous = dict(self.book.in_force)
-        in_force, rejected = self.book.update(load_paths(self.settings.files))
+        results = load_paths(self.settings.files, stdin=self.stdin)
+        self.stdin = next((r for r in results if r.path == STDIN_NAME), None)
+        in_force, rejected = self.book.update(results)
         snap = build_snapshot(in_force, self.settings, generation)
         old_errors = {str(d) for d in self.snapshot.errors} if self.snapshot else set()
         reverted = False
