@@ -25,6 +25,7 @@ from lb.plan import IdMaps, Plan, build_plan, diff_summary
 from lb.serve import Serving, node_addresses
 from lb.settings import DEFAULT_METRICS_PORT, RunSettings
 from lb.snapshot import Snapshot
+from lb.snapshot.controllers import SELECTS_NO_POD
 from lb.sources.files import ManifestFiles
 from lb.sources.watch import reload_on_sighup, watch_manifests
 
@@ -47,6 +48,7 @@ class Control:
         self._stop = asyncio.Event()
         self._served: set = set()
         self._told_not_served: set = set()
+        self._told_no_pods: set = set()
 
     # -- applying --------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> dict:
@@ -56,6 +58,7 @@ class Control:
         generation = self.serving.apply(plan)
         self._publish(snapshot=snapshot, plan=plan, generation=generation)
         self._log_frontends(plan)
+        self._log_selectors_without_pods(snapshot)
         return diff_summary(old, plan)
 
     def _publish(self, **changes) -> None:
@@ -88,6 +91,18 @@ class Control:
             if ns not in self._told_not_served:
                 self.log("not_served", level="warning", frontend=ns.frontend, service=ns.service, reason=ns.reason)
         self._told_not_served = told
+
+    def _log_selectors_without_pods(self, snapshot: Snapshot) -> None:
+        """Once per Service whose selector finds no Pod: lb runs no Deployments to make them."""
+        told = set()
+        for d in snapshot.diagnostics:
+            if d.reason == SELECTS_NO_POD:
+                key = (d.namespace, d.name, d.message)
+                told.add(key)
+                if key not in self._told_no_pods:
+                    self.log("selects_no_pod", level="warning", service=f"{d.namespace}/{d.name}",
+                             source=f"{d.path}:{d.line}", detail=d.message)
+        self._told_no_pods = told
 
     # -- reloading -------------------------------------------------------------
     async def reload(self, trigger: str) -> None:

@@ -20,7 +20,7 @@ from lb.diagnostics import ERROR, WARNING
 from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
 from lb.snapshot.build import build_snapshot
-from lb.snapshot.controllers import endpoints_objects
+from lb.snapshot.controllers import SELECTS_NO_POD, endpoints_objects
 
 RESOURCES = {
     "svc": "services", "service": "services", "services": "services",
@@ -120,6 +120,13 @@ def _report_errors(snap: Snapshot) -> None:
         _err(str(diag))
 
 
+def _report_selectors_without_pods(snap: Snapshot, shown: set[tuple[str, str]]) -> None:
+    """The warning that a shown Service's selector finds no Pod (lb runs no Deployments)."""
+    for diag in snap.diagnostics:
+        if diag.reason == SELECTS_NO_POD and (diag.namespace, diag.name) in shown:
+            _err(str(diag))
+
+
 @command
 def get(settings: ManifestSettings, query: Query) -> int:
     resource = RESOURCES.get(query.resource.lower())
@@ -160,6 +167,8 @@ def get(settings: ManifestSettings, query: Query) -> int:
     if not items:
         _none_found(namespace)
         return 0
+    if resource in ("services", "endpoints"):
+        _report_selectors_without_pods(snap, {(it.namespace, it.name) for it in items})
     if query.output in ("yaml", "json"):
         docs = [_plain(manifest(it)) for it in items]
         doc = docs[0] if query.name else {"apiVersion": "v1", "items": docs, "kind": "List",
@@ -229,6 +238,7 @@ def describe(settings: ManifestSettings, query: Query) -> int:
     if not views:
         _none_found(namespace)
         return 0
+    _report_selectors_without_pods(snap, {(v.service.namespace, v.service.name) for v in views})
     with_sets = {(es.namespace, es.service_name) for es in snap.endpoint_sets}
     texts = [kubectl.describe_service(v, (v.service.namespace, v.service.name) in with_sets) for v in views]
     # kubectl separates described objects with two empty lines

@@ -96,3 +96,21 @@ def test_run_reads_stdin_once_and_serves_it_across_reloads(backends, lb, manifes
     # the reload re-read the file; what came on stdin still serves
     assert curl(f"http://{web_ip}:{web_port}/") in {b.answer(0), b.answer(1)}
     assert curl(f"http://{other_ip}:{other_port}/") in {b.answer(0), b.answer(1)}
+
+
+def test_run_logs_a_service_whose_selector_finds_no_pod(lb, manifest):
+    ip = f"{random_loopback_net()}.97"
+    path = manifest(f"""\
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: study}}
+spec:
+  clusterIP: {ip}
+  selector: {{app: web}}
+  ports: [{{port: 80}}]
+""")
+    proc = lb([path]).wait_ready()
+    log = proc.wait_log("event=selects_no_pod")
+    line = next(line for line in log.splitlines() if "event=selects_no_pod" in line)
+    assert "level=warning" in line and "service=study/web" in line and f"source={path}:6" in line
+    assert "lb does not run workloads" in line and "status.podIP" in line

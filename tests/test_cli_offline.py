@@ -267,7 +267,7 @@ def test_stdin_is_read_by_every_command_that_reads_manifests(seed):
     text = (seed / "clusterip" / "service.yaml").read_text()
     r = lb("validate", "-f", "-", stdin=text)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[-1] == "STDIN: 1 object, 0 errors, 0 warnings"
+    assert r.stdout.splitlines()[-1] == "STDIN: 1 object, 0 errors, 1 warning"   # its Pods are elsewhere
     r = lb("get", "svc", "-n", "study", "-f", "-", stdin=text)
     assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:3] == ["service-clusterip", "ClusterIP",
                                                                           "10.97.97.97"], r.stderr
@@ -299,3 +299,67 @@ def test_urls_are_refused_with_the_reason_and_the_way_round_it():
         r = lb(*command, "-f", "https://example.com/services.yaml")
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "not URLs" in r.stderr and "curl -fsSL URL | lb validate -f -" in r.stderr
+
+
+# --- a selector that finds no Pod ---------------------------------------------------
+
+WORKLOAD = """\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, namespace: study}
+    spec:
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers: [{name: web, image: nginx}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: study}
+    spec:
+      selector:
+        app: web
+      ports: [{port: 80}]
+    """
+NO_POD_HINT = ('web.yaml:15: Warning: Service "study/web" selects no Pod (selector app=web), so it has no '
+               "backends: lb does not run workloads (Deployments, StatefulSets and other controllers are "
+               "skipped); add Pods with status.podIP, or Endpoints or an EndpointSlice that list the backends")
+
+
+def test_service_whose_pods_a_deployment_would_make_gets_a_warning_not_an_error(tmp_path):
+    write(tmp_path, "web.yaml", WORKLOAD)
+    r = lb("validate", "-f", "web.yaml", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == NO_POD_HINT + "\n", r.stderr
+    assert r.stdout.splitlines()[-1] == "web.yaml: 1 object, 0 errors, 1 warning"
+    for argv in (["get", "svc"], ["get", "ep", "web"], ["describe", "svc", "web"]):
+        r = lb(*argv, "-n", "study", "-f", "web.yaml", cwd=tmp_path)
+        assert r.returncode == 0 and r.stderr == NO_POD_HINT + "\n", (argv, r.stderr)
+    # other namespaces' listings stay quiet
+    r = lb("get", "svc", "-n", "elsewhere", "-f", "web.yaml", cwd=tmp_path)
+    assert r.stderr == "No resources found in elsewhere namespace.\n"
+
+
+def test_pods_without_ip_are_named_and_pods_with_ip_or_endpoints_silence_the_warning(tmp_path):
+    pod = """\
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web-1, namespace: study, labels: {app: web}}
+        spec: {containers: [{name: web, image: nginx}]}
+        status: {phase: Pending}
+        """
+    write(tmp_path, "web.yaml", textwrap.dedent(WORKLOAD) + textwrap.dedent(pod))
+    r = lb("validate", "-f", "web.yaml", cwd=tmp_path)
+    assert 'Service "study/web" selects 1 Pod, none with status.podIP (selector app=web)' in r.stderr
+    write(tmp_path, "web.yaml", textwrap.dedent(WORKLOAD) + textwrap.dedent(pod).replace("phase: Pending", "phase: Running, podIP: 10.0.0.5"))
+    assert lb("validate", "-f", "web.yaml", cwd=tmp_path).stderr == ""
+    endpoints = """\
+        ---
+        apiVersion: v1
+        kind: Endpoints
+        metadata: {name: web, namespace: study}
+        subsets: [{addresses: [{ip: 10.0.0.6}], ports: [{port: 80}]}]
+        """
+    write(tmp_path, "web.yaml", textwrap.dedent(WORKLOAD) + textwrap.dedent(endpoints))
+    assert lb("validate", "-f", "web.yaml", cwd=tmp_path).stderr == ""

@@ -15,6 +15,7 @@ from lb.config.model import EndpointSet, Namespace, Pod, Service, Source
 from lb.diagnostics import ERROR, Diagnostic, duplicate
 from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
+from lb.snapshot.controllers import selector_warnings
 from lb.snapshot.resolve import resolve
 
 __all__ = ["build_snapshot"]
@@ -55,6 +56,7 @@ def build_snapshot(file_results: Iterable, settings: ManifestSettings = Manifest
 
     allocated = allocate(services, nets, node_ports)
     diagnostics.extend(allocated.diagnostics)
+    diagnostics.extend(selector_warnings(allocated.services, endpoint_sets, pods))
     views, generated = resolve(allocated.services, endpoint_sets, pods)
 
     return Snapshot(

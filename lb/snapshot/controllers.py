@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from lb.addresses import ip_family
-from lb.config.model import Endpoint, EndpointPort, EndpointSet, Pod, Service, ServicePort
+from lb.config.model import EXTERNAL_NAME, Endpoint, EndpointPort, EndpointSet, Pod, Service, ServicePort
+from lb.diagnostics import WARNING, Diagnostic
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
+SELECTS_NO_POD = "SelectsNoPod"     # Diagnostic.reason of selector_warnings
 
 
 def selects(selector, labels) -> bool:
@@ -106,6 +108,34 @@ def _slice_manifest(svc: Service, name: str, family: str, addrs: list[Endpoint],
         "endpoints": endpoints,
         "ports": [{"name": p.name, "port": p.port, "protocol": p.protocol} for p in ports],
     }
+
+
+def selector_warnings(services: Iterable[Service], endpoint_sets: Iterable[EndpointSet],
+                      pods: Iterable[Pod]) -> list[Diagnostic]:
+    """A warning for each Service whose selector finds no Pod with an IP while no
+    Endpoints/EndpointSlice in the files names it: in a cluster a Deployment would make
+    those Pods, but lb runs no workloads, so the Service has no backends. Not an error:
+    the Pods may simply not be written yet."""
+    named = {(es.namespace, es.service_name) for es in endpoint_sets}
+    pods = tuple(pods)
+    out = []
+    for svc in services:
+        if not svc.selector or svc.type == EXTERNAL_NAME or (svc.namespace, svc.name) in named:
+            continue
+        selected = [p for p in pods if p.namespace == svc.namespace and selects(svc.selector, p.labels)]
+        if any(p.ips for p in selected):
+            continue
+        found = (f"selects {len(selected)} Pod{'s' if len(selected) > 1 else ''}, none with status.podIP"
+                 if selected else "selects no Pod")
+        shown = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
+        src = svc.source
+        out.append(Diagnostic(
+            WARNING, src.path if src else "<unknown>", src.line_of("spec.selector") if src else 0,
+            f'Service "{svc.key}" {found} (selector {shown}), so it has no backends: lb does not run '
+            "workloads (Deployments, StatefulSets and other controllers are skipped); add Pods with "
+            "status.podIP, or Endpoints or an EndpointSlice that list the backends",
+            field="spec.selector", kind="Service", namespace=svc.namespace, name=svc.name, reason=SELECTS_NO_POD))
+    return out
 
 
 # --- what the Endpoints controller would write ------------------------------------
