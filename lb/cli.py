@@ -62,18 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_manifest_args(p)
 
     p = sub.add_parser("get", help="list objects in kubectl's columns")
-    p.add_argument("resource", help="svc|services|ep|endpoints|endpointslices|pods")
-    p.add_argument("name", nargs="?")
-    p.add_argument("-n", "--namespace", default=None)
-    p.add_argument("-A", "--all-namespaces", action="store_true")
-    p.add_argument("-o", "--output", choices=["wide", "yaml", "json"], default=None)
+    _add_query_args(p)
+    p.add_argument("-o", "--output", default=None, metavar="FORMAT",
+                   help="wide|yaml|json|name|jsonpath=TEMPLATE|custom-columns=NAME:.path,...")
+    p.add_argument("--show-labels", action="store_true", help="add a LABELS column")
+    p.add_argument("--show-managed-fields", action="store_true", help="keep metadata.managedFields in yaml/json")
     _add_manifest_args(p)
 
-    p = sub.add_parser("describe", help="show one object in kubectl describe's layout")
-    p.add_argument("resource", help="svc|service|services")
-    p.add_argument("name", nargs="?")
-    p.add_argument("-n", "--namespace", default=None)
-    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p = sub.add_parser("describe", help="show objects in kubectl describe's layout")
+    _add_query_args(p)
     _add_manifest_args(p)
 
     p = sub.add_parser("render", help="print the rules kube-proxy would program")
@@ -104,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("bench", help="side-by-side benchmark in network namespaces (root; lb bench --help)")
     parser.commands = sub.choices
     return parser
+
+
+def _add_query_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("resource", help="svc|services|ep|endpoints|endpointslices|pods")
+    p.add_argument("name", nargs="?")
+    p.add_argument("-n", "--namespace", default=None)
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-l", "--selector", default=None, metavar="SELECTOR",
+                   help="label selector: key=value, key!=value, key in (a,b), key notin (a,b), key, !key")
 
 
 def _at_least_one(value: int) -> None:
@@ -194,7 +200,8 @@ def _offline(args, settings: ManifestSettings) -> int:
     if args.command == "render":
         return offline.render(settings, args.mode, tuple(args.node_ip))
     query = offline.Query(args.resource, args.name, args.namespace, args.all_namespaces,
-                          getattr(args, "output", None))
+                          getattr(args, "output", None), args.selector, getattr(args, "show_labels", False),
+                          getattr(args, "show_managed_fields", False))
     return getattr(offline, args.command)(settings, query)
 
 
