@@ -165,6 +165,8 @@ def _output(query: Query):
         return None
     try:
         if kind == "jsonpath":
+            if not spec:
+                raise UsageError("error: template format specified but no template given")
             return jsonpath.parse(spec)
         if kind == "custom-columns":
             return formats.parse_custom_columns(spec)

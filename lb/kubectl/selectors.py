@@ -64,7 +64,10 @@ def parse_selector(text: str) -> Selector:
         raise SelectorError(f"unable to parse requirement: found unexpected characters in {text!r}")
     reqs, pos = [], 0
     while pos < len(tokens):
-        req, pos = _requirement(tokens, pos)
+        try:
+            req, pos = _requirement(tokens, pos)
+        except SelectorError as exc:
+            raise SelectorError(f"unable to parse requirement: {exc}") from None
         reqs.append(req)
         if pos < len(tokens):
             if tokens[pos] != ",":
@@ -93,7 +96,7 @@ def _requirement(tokens: list[str], pos: int) -> tuple[Requirement, int]:
     if op in (">", "<"):
         value, pos = _value(tokens, pos + 1)
         if not re.fullmatch(r"-?\d+", value):
-            raise SelectorError(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an "
+            raise SelectorError(f"for 'Gt', 'Lt' operators, the value must be an "
                                 f"integer: {value!r}")
         return Requirement(key, "gt" if op == ">" else "lt", frozenset([value])), pos
     if op in ("in", "notin"):
@@ -116,7 +119,7 @@ def _requirement(tokens: list[str], pos: int) -> tuple[Requirement, int]:
             if pos < len(tokens) and tokens[pos] == ",":
                 pos += 1
         if not values:
-            raise SelectorError(f"unable to parse requirement: for '{op}' operator, values set can't be empty")
+            raise SelectorError(f"for '{op}' operator, values set can't be empty")
         return Requirement(key, op, frozenset(values)), pos
     raise SelectorError(f"found '{op}', expected: in, notin, =, ==, !=, gt, lt")
 
@@ -127,7 +130,7 @@ def _key(tokens: list[str], pos: int) -> str:
         raise SelectorError(f"found '{found}', expected: identifier")
     key = tokens[pos]
     if not _NAME.match(key) or len(key.rpartition("/")[2]) > 63:
-        raise SelectorError(f'unable to parse requirement: Invalid value: "{key}": name part must consist of '
+        raise SelectorError(f'Invalid value: "{key}": name part must consist of '
                             "alphanumeric characters, '-', '_' or '.', and must start and end with an "
                             "alphanumeric character")
     return key
@@ -138,7 +141,7 @@ def _value(tokens: list[str], pos: int) -> tuple[str, int]:
         return "", pos          # key= selects an empty value, as kubectl allows
     value = tokens[pos]
     if not _VALUE.match(value) or len(value) > 63:
-        raise SelectorError(f'unable to parse requirement: Invalid value: "{value}": a valid label must be an '
+        raise SelectorError(f'Invalid value: "{value}": a valid label must be an '
                             "empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
                             "start and end with an alphanumeric character")
     return value, pos + 1
