@@ -11,9 +11,36 @@ import argparse
 import sys
 
 from lb.dns.flags import add_dns_args, add_dns_config_args, dns_run_settings
+from lb import __version__
+from lb.config.loader import check_paths
 from lb.settings import (DEFAULT_CLUSTER_IP_RANGE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_DUMMY_INTERFACE,
                          DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_TCP_IDLE_TIMEOUT,
-                         ManifestSettings, RunSettings)
+                         ManifestSettings, RunSettings, SettingError, bind_address, flag_check, ip_address)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (`lb run: error: argument --workers: ...`), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _checked(convert, check):
+    """An argparse type: convert the text, then apply a settings check (lb.settings), so a
+    flag that makes no settings object still takes exactly what the setting takes."""
+    def parse(text: str):
+        value = convert(text)
+        try:
+            check(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"invalid value '{text}': {exc}") from None
+        return value
+    parse.__name__ = convert.__name__       # argparse's "invalid int value" for text that is no number
+    return parse
+
+
+def _like_setting(name: str, convert=str):
+    return _checked(convert, flag_check(name)[1])
 
 
 def _add_manifest_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -27,7 +54,8 @@ def _add_manifest_args(p: argparse.ArgumentParser, required: bool = True) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lb", description=__import__("lb").__doc__)
+    parser = _Parser(prog="lb", description=__import__("lb").__doc__)
+    parser.add_argument("--version", action="version", version=f"lb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -35,23 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_manifest_args(p)
 
     p = sub.add_parser("get", help="list objects in kubectl's columns")
-    p.add_argument("resource", help="svc|services|ep|endpoints|endpointslices|pods")
-    p.add_argument("name", nargs="?")
-    p.add_argument("-n", "--namespace", default=None)
-    p.add_argument("-A", "--all-namespaces", action="store_true")
-    p.add_argument("-o", "--output", choices=["wide", "yaml", "json"], default=None)
+    _add_query_args(p)
+    p.add_argument("-o", "--output", default=None, metavar="FORMAT",
+                   help="wide|yaml|json|name|jsonpath=TEMPLATE|custom-columns=NAME:.path,...")
+    p.add_argument("--show-labels", action="store_true", help="add a LABELS column")
+    p.add_argument("--show-managed-fields", action="store_true", help="keep metadata.managedFields in yaml/json")
     _add_manifest_args(p)
 
-    p = sub.add_parser("describe", help="show one object in kubectl describe's layout")
-    p.add_argument("resource", help="svc|service|services")
-    p.add_argument("name", nargs="?")
-    p.add_argument("-n", "--namespace", default=None)
-    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p = sub.add_parser("describe", help="show objects in kubectl describe's layout")
+    _add_query_args(p)
     _add_manifest_args(p)
 
     p = sub.add_parser("render", help="print the rules kube-proxy would program")
     p.add_argument("--mode", choices=["iptables", "nftables", "ipvs"], required=True)
-    p.add_argument("--node-ip", action="append", default=[], metavar="IP",
+    p.add_argument("--node-ip", action="append", default=[], metavar="IP", type=_checked(str, ip_address),
                    help="node address for nodePort rules (repeatable)")
     _add_manifest_args(p)
 
@@ -64,20 +89,37 @@ def build_parser() -> argparse.ArgumentParser:
     add_dns_config_args(p)
 
     p = sub.add_parser("status", help="show the running instance like ipvsadm -Ln")
-    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND_ADDRESS, metavar="HOST:PORT")
+    p.add_argument("--metrics-bind-address", default=DEFAULT_METRICS_BIND_ADDRESS, metavar="HOST:PORT",
+                   type=_checked(str, bind_address))
     p.add_argument("--stats", action="store_true", help="connections and bytes per virtual and real server")
     p.add_argument("-c", "--connection", action="store_true", help="list connections like ipvsadm -Lnc")
     p.add_argument("-o", "--output", choices=["json"], default=None)
 
     p = sub.add_parser("demo", help="three local backends, one Service, round robin and ClientIP affinity, live")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--requests", type=int, default=6)
-    p.add_argument("--metrics-bind-address", default="127.0.0.1:0", metavar="HOST:PORT")
+    p.add_argument("--workers", type=_like_setting("workers", int), default=None)
+    p.add_argument("--requests", type=_checked(int, _at_least_one), default=6)
+    p.add_argument("--metrics-bind-address", default="127.0.0.1:0", metavar="HOST:PORT",
+                   type=_like_setting("metrics_bind_address"))
     p.add_argument("--serve", action="store_true", help="keep serving after the walk-through until Ctrl-C")
 
     # listed for --help only: main() hands `lb bench ...` to lb.bench before parsing
     sub.add_parser("bench", help="side-by-side benchmark in network namespaces (root; lb bench --help)")
+    parser.commands = sub.choices
     return parser
+
+
+def _add_query_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("resource", help="svc|services|ep|endpoints|endpointslices|pods")
+    p.add_argument("name", nargs="?")
+    p.add_argument("-n", "--namespace", default=None)
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-l", "--selector", default=None, metavar="SELECTOR",
+                   help="label selector: key=value, key!=value, key in (a,b), key notin (a,b), key, !key")
+
+
+def _at_least_one(value: int) -> None:
+    if value < 1:
+        raise ValueError("must be 1 or more")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -110,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("unrecognized arguments: " + " ".join(extra))
     try:
         if args.command in ("validate", "get", "describe", "render"):
-            return _offline(args)
+            return _offline(args, _settings(parser, args, manifest_settings))
         if args.command == "run":
             from lb import control
-            return control.run(run_settings(args))
+            settings = _settings(parser, args, run_settings)
+            try:
+                check_paths(settings.files)
+            except ValueError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            return control.run(settings)
         if args.command == "dns-config":
             from lb.dns import config
             return config.main(args)
@@ -132,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _settings(parser: argparse.ArgumentParser, args, make):
+    """The command's settings, or its usage error (exit 2) for a value a setting refuses."""
+    try:
+        return make(args)
+    except SettingError as exc:
+        parser.commands[args.command].error(str(exc))
+
+
 def manifest_settings(args) -> ManifestSettings:
     return ManifestSettings(files=tuple(args.files), service_cluster_ip_range=args.service_cluster_ip_range,
                             service_node_port_range=args.service_node_port_range)
@@ -146,15 +202,15 @@ def run_settings(args) -> RunSettings:
                        **dns_run_settings(args))
 
 
-def _offline(args) -> int:
+def _offline(args, settings: ManifestSettings) -> int:
     from lb import offline
-    settings = manifest_settings(args)
     if args.command == "validate":
         return offline.validate(settings, verbose=args.verbose)
     if args.command == "render":
         return offline.render(settings, args.mode, tuple(args.node_ip))
     query = offline.Query(args.resource, args.name, args.namespace, args.all_namespaces,
-                          getattr(args, "output", None))
+                          getattr(args, "output", None), args.selector, getattr(args, "show_labels", False),
+                          getattr(args, "show_managed_fields", False))
     return getattr(offline, args.command)(settings, query)
 
 

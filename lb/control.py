@@ -21,12 +21,14 @@ from types import MappingProxyType
 from lb import __version__, kernel
 from lb.addresses import host_port, parse_host_port
 from lb.config.loader import paused_gc
+from lb.config.loader import STDIN
 from lb.eventlog import EventLog
 from lb.instance import Instance
 from lb.plan import IdMaps, Plan, Planner
 from lb.serve import Serving, node_addresses
 from lb.settings import DEFAULT_METRICS_PORT, RunSettings
 from lb.snapshot import Snapshot
+from lb.snapshot.controllers import SELECTS_NO_POD
 from lb.sources.files import ManifestFiles
 from lb.sources.watch import reload_on_sighup, watch_manifests
 
@@ -54,6 +56,7 @@ class Control:
         self._served: dict = {}          # virtual server key -> service, as logged
         self._told_not_served: set = set()
         self.dns = None    # lb.dns.cluster.ClusterDns with --dns-bind-address
+        self._told_no_pods: set = set()
 
     # -- applying --------------------------------------------------------------
     def apply(self, snapshot: Snapshot) -> dict:
@@ -82,6 +85,7 @@ class Control:
         if self.dns is not None:
             self.dns.update(snapshot)
         self._log_frontends(plan)
+        self._log_selectors_without_pods(snapshot)
         return dict(plan.summary)
 
     def _publish(self, **changes) -> None:
@@ -121,6 +125,18 @@ class Control:
                 self.log("not_served", level="warning", frontend=ns.frontend, service=ns.service, reason=ns.reason)
         self._told_not_served = told
 
+    def _log_selectors_without_pods(self, snapshot: Snapshot) -> None:
+        """Once per Service whose selector finds no Pod: lb runs no Deployments to make them."""
+        told = set()
+        for d in snapshot.diagnostics:
+            if d.reason == SELECTS_NO_POD:
+                key = (d.namespace, d.name, d.message)
+                told.add(key)
+                if key not in self._told_no_pods:
+                    self.log("selects_no_pod", level="warning", service=f"{d.namespace}/{d.name}",
+                             source=f"{d.path}:{d.line}", detail=d.message)
+        self._told_no_pods = told
+
     # -- reloading -------------------------------------------------------------
     async def reload(self, trigger: str, hold: frozenset[str] = frozenset()) -> None:
         """Applies what changed in the files (hold: files not to read yet, see sources/watch)."""
@@ -137,7 +153,9 @@ class Control:
                 self.log("reload_failed", level="error", trigger=trigger, error=repr(e))
                 return
             if snap is i.snapshot and not rejected:
-                return                  # nothing changed (a watcher's first tick, a touch)
+                if trigger == "sighup":     # asked for by hand: say it was done
+                    self.log("reload", trigger=trigger, generation=i.generation, changed="nothing")
+                return                  # nothing changed (a watcher's first tick)
             for r in rejected:
                 for d in r.errors:
                     self.log("reload_rejected", level="error", file=r.path, error=str(d),
@@ -167,6 +185,9 @@ class Control:
         self._log_environment()
         began = time.time()
         snap, rejected = self.files.load(1)
+        if STDIN in self.settings.files:
+            self.log("stdin", objects=len(self.files.stdin.objects),
+                     note="read once at start; file changes and SIGHUP reload the files, not stdin")
         for d in snap.diagnostics:
             print(str(d), file=sys.stderr)
         if snap.errors and not snap.services:

@@ -24,6 +24,7 @@ class Diagnostic:
     namespace: str | None = None
     name: str | None = None
     column: int | None = None
+    reason: str | None = None     # what kind of finding, for those who pick some out (SELECTS_NO_POD)
 
     def __str__(self) -> str:
         # line 0: about the file as a whole (missing, unreadable)

@@ -7,30 +7,20 @@ flags or paths). Messages mirror kubectl's ("No resources found in study namespa
 from __future__ import annotations
 
 import functools
-import json
-import os
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lb import kubectl
-from lb.config.model import Service
-from lb.config.loader import load_paths
+from lb.kubectl import formats, jsonpath, tables
+from lb.kubectl.resources import resource_named
+from lb.kubectl.selectors import parse_selector
+from lb.config.loader import STDIN, STDIN_NAME, check_paths, load_paths
 from lb.diagnostics import ERROR, WARNING
 from lb.settings import ManifestSettings
 from lb.snapshot import Snapshot
 from lb.snapshot.build import build_snapshot
-from lb.snapshot.controllers import endpoints_objects
-
-RESOURCES = {
-    "svc": "services", "service": "services", "services": "services",
-    "ep": "endpoints", "endpoint": "endpoints", "endpoints": "endpoints",
-    "endpointslice": "endpointslices", "endpointslices": "endpointslices",
-    "endpointslice.discovery.k8s.io": "endpointslices",
-    "po": "pods", "pod": "pods", "pods": "pods",
-}
-
+from lb.snapshot.controllers import SELECTS_NO_POD
 
 def _err(text: str) -> None:
     print(text, file=sys.stderr)
@@ -59,13 +49,17 @@ class Query:
     name: str | None = None
     namespace: str | None = None
     all_namespaces: bool = False
-    output: str | None = None        # wide, yaml, json
+    output: str | None = None        # wide, yaml, json, name, jsonpath=..., custom-columns=...
+    selector: str | None = None      # -l
+    show_labels: bool = False
+    show_managed_fields: bool = False
 
 
 def _check_paths(settings: ManifestSettings) -> None:
-    for path in settings.files:
-        if not os.path.exists(path):
-            raise UsageError(f'error: the path "{path}" does not exist')
+    try:
+        check_paths(settings.files)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _load(settings: ManifestSettings, file_results=None) -> Snapshot:
@@ -97,7 +91,8 @@ def validate(settings: ManifestSettings, verbose: bool = False) -> int:
                for fr in results for o in fr.objects}
     errors = sum(1 for d in snap.diagnostics if d.severity == ERROR)
     warnings = sum(1 for d in snap.diagnostics if d.severity == WARNING)
-    print(f"{', '.join(settings.files)}: {_plural(len(objects), 'object')}, "
+    shown = dict.fromkeys(STDIN_NAME if path == STDIN else path for path in settings.files)
+    print(f"{', '.join(shown)}: {_plural(len(objects), 'object')}, "
           f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
     return 1 if errors else 0
 
@@ -119,81 +114,112 @@ def _report_errors(snap: Snapshot) -> None:
         _err(str(diag))
 
 
+def _report_selectors_without_pods(snap: Snapshot, shown: set[tuple[str, str]]) -> None:
+    """The warning that a shown Service's selector finds no Pod (lb runs no Deployments)."""
+    for diag in snap.diagnostics:
+        if diag.reason == SELECTS_NO_POD and (diag.namespace, diag.name) in shown:
+            _err(str(diag))
+
+
 @command
 def get(settings: ManifestSettings, query: Query) -> int:
-    resource = RESOURCES.get(query.resource.lower())
+    resource = resource_named(query.resource)
     if resource is None:
         _err(f'error: the server doesn\'t have a resource type "{query.resource}"')
         return 2
+    output = _output(query)
+    found = _find(settings, query, resource)
+    if isinstance(found, int):
+        return found
+    snap, items = found
+    if query.output in ("yaml", "json"):
+        doc = _document(items, one=bool(query.name))
+        doc = doc if query.show_managed_fields else formats.without_managed_fields(doc)
+        sys.stdout.write(formats.go_yaml(doc) if query.output == "yaml" else formats.go_json(doc, indent=4) + "\n")
+    elif query.output == "name":
+        sys.stdout.write("".join(f"{resource.name_prefix}/{it.name}\n" for it in items))
+    elif isinstance(output, list) and query.output.startswith("custom-columns"):
+        sys.stdout.write(formats.custom_columns(output, [_plain(it.manifest) for it in items]))
+    elif isinstance(output, list):      # jsonpath: on the object, or on the List of them
+        try:
+            sys.stdout.write(jsonpath.execute(output, _document(items, one=bool(query.name))))
+        except jsonpath.JSONPathError as exc:
+            _err(f'error: error executing jsonpath "{query.output.partition("=")[2]}": {exc}')
+            return 1
+    else:
+        wide = query.output == "wide"
+        sys.stdout.write(tables.render(resource.wide_columns if wide else resource.columns, resource.row, items,
+                                       time.time(), wide=wide, all_namespaces=query.all_namespaces,
+                                       show_labels=query.show_labels))
+    return 0
+
+
+OUTPUTS = ("wide", "yaml", "json", "name", "jsonpath=TEMPLATE", "custom-columns=SPEC")
+
+
+def _output(query: Query):
+    """The parsed template of -o jsonpath= / custom-columns=; UsageError for a format or
+    template kubectl would refuse."""
+    kind, sep, spec = (query.output or "").partition("=")
+    if query.output is None or (not sep and kind in ("wide", "yaml", "json", "name")):
+        return None
+    try:
+        if kind == "jsonpath":
+            if not spec:
+                raise UsageError("error: template format specified but no template given")
+            return jsonpath.parse(spec)
+        if kind == "custom-columns":
+            return formats.parse_custom_columns(spec)
+    except jsonpath.JSONPathError as exc:
+        raise UsageError(f"error: error parsing jsonpath {spec}, {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"error: {exc}") from None
+    raise UsageError(f'error: unable to match a printer suitable for the output format "{query.output}", '
+                     f"allowed formats are: {','.join(OUTPUTS)}")
+
+
+def _find(settings: ManifestSettings, query: Query, resource):
+    """(snapshot, the items asked for), or the exit code after saying why there are none."""
+    if query.name and query.all_namespaces:
+        _err("error: a resource cannot be retrieved by name across all namespaces")
+        return 1
+    selector = None
+    if query.selector is not None:
+        if query.name:
+            _err("error: name cannot be provided when a selector is specified")
+            return 1
+        try:
+            selector = parse_selector(query.selector)
+        except ValueError as exc:
+            raise UsageError(f"error: {exc}") from None
     snap = _load(settings)
     _report_errors(snap)
     namespace = _scope(query)
-    now = time.time()
-    mtime_of = snap.file_mtimes.get
-    wide = query.output == "wide"
-
-    if resource == "services":
-        items = [v.service for v in snap.services]
-        render = lambda xs: kubectl.services_table(xs, now, wide, namespace is None, mtime_of)  # noqa: E731
-        manifest = _service_manifest
-    elif resource == "endpoints":
-        items = endpoints_objects(snap)
-        render = lambda xs: kubectl.endpoints_table(xs, now, namespace is None)  # noqa: E731
-        manifest = lambda it: it.manifest  # noqa: E731
-    elif resource == "endpointslices":
-        items = _endpoint_slices(snap)
-        render = lambda xs: kubectl.endpointslices_table(xs, now, namespace is None, mtime_of)  # noqa: E731
-        manifest = lambda es: es.manifest  # noqa: E731
-    else:
-        items = list(snap.pods)
-        render = lambda xs: kubectl.pods_table(xs, now, wide, namespace is None, mtime_of)  # noqa: E731
-        manifest = lambda p: p.manifest  # noqa: E731
-
-    items = [it for it in items if namespace is None or it.namespace == namespace]
-    items.sort(key=lambda it: (it.namespace, it.name))
+    items = sorted((it for it in resource.collect(snap) if namespace is None or it.namespace == namespace),
+                   key=lambda it: (it.namespace, it.name))
+    if selector is not None:
+        items = [it for it in items if selector.matches(it.labels)]
     if query.name:
         items = [it for it in items if it.name == query.name]
         if not items:
-            _err(f'Error from server (NotFound): {resource} "{query.name}" not found')
+            _err(f'Error from server (NotFound): {resource.plural} "{query.name}" not found')
             return 1
     if not items:
         _none_found(namespace)
         return 0
-    if query.output in ("yaml", "json"):
-        docs = [_plain(manifest(it)) for it in items]
-        doc = docs[0] if query.name else {"apiVersion": "v1", "items": docs, "kind": "List",
-                                         "metadata": {"resourceVersion": ""}}
-        _print_doc(doc, query.output)
-        return 0
-    sys.stdout.write(render(items))
-    return 0
+    if resource.plural in ("services", "endpoints"):
+        _report_selectors_without_pods(snap, {(it.namespace, it.name) for it in items})
+    return snap, items
 
 
-def _endpoint_slices(snap: Snapshot) -> list:
-    seen, out = set(), []
-    for es in snap.endpoint_sets:
-        if es.kind == "EndpointSlice" and (es.namespace, es.name) not in seen:
-            seen.add((es.namespace, es.name))
-            out.append(es)
-    return out
-
-
-def _service_manifest(svc: Service) -> dict:
-    if svc.manifest:
-        return svc.manifest
-    spec = {"type": svc.type, "clusterIP": svc.cluster_ip, "clusterIPs": list(svc.cluster_ips),
-            "ports": [{k: v for k, v in (("name", sp.name), ("port", sp.port), ("protocol", sp.protocol),
-                                         ("targetPort", sp.target_port), ("nodePort", sp.node_port)) if v}
-                      for sp in svc.ports],
-            "sessionAffinity": svc.session_affinity}
-    if svc.selector:
-        spec["selector"] = dict(svc.selector)
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": svc.name, "namespace": svc.namespace}, "spec": spec}
+def _document(items: list, one: bool) -> dict:
+    """What the API server would answer: the object, or a List of them."""
+    docs = [_plain(it.manifest) for it in items]
+    return docs[0] if one else {"apiVersion": "v1", "items": docs, "kind": "List", "metadata": {"resourceVersion": ""}}
 
 
 def _plain(obj):
-    """Mappings and tuples as dicts and lists, for yaml.safe_dump and json."""
+    """Mappings and tuples as dicts and lists, for the YAML and JSON encoders."""
     if isinstance(obj, Mapping):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -201,37 +227,20 @@ def _plain(obj):
     return obj
 
 
-def _print_doc(doc, output: str) -> None:
-    if output == "json":
-        print(json.dumps(doc, indent=4))
-        return
-    import yaml
-    sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
-
-
 # --- describe ----------------------------------------------------------------------
 
 @command
 def describe(settings: ManifestSettings, query: Query) -> int:
-    if RESOURCES.get(query.resource.lower()) != "services":
-        _err(f'error: lb describes services only, not "{query.resource}"')
+    resource = resource_named(query.resource)
+    if resource is None:
+        _err(f'error: the server doesn\'t have a resource type "{query.resource}"')
         return 2
-    snap = _load(settings)
-    _report_errors(snap)
-    namespace = _scope(query)
-    views = [v for v in snap.services if namespace is None or v.service.namespace == namespace]
-    if query.name:
-        views = [v for v in views if v.service.name == query.name]
-        if not views:
-            _err(f'Error from server (NotFound): services "{query.name}" not found')
-            return 1
-    if not views:
-        _none_found(namespace)
-        return 0
-    with_sets = {(es.namespace, es.service_name) for es in snap.endpoint_sets}
-    texts = [kubectl.describe_service(v, (v.service.namespace, v.service.name) in with_sets) for v in views]
+    found = _find(settings, query, resource)
+    if isinstance(found, int):
+        return found
+    snap, items = found
     # kubectl separates described objects with two empty lines
-    sys.stdout.write("\n\n".join(texts))
+    sys.stdout.write("\n\n".join(resource.describe(it, snap) for it in items))
     return 0
 
 

@@ -88,7 +88,7 @@ class Lb:
     """`python -m lb run ...` as a subprocess; stderr (the event log) goes to a file."""
 
     def __init__(self, tmp: Path, files: list[Path], extra: list[str] = (), ns: str | None = None,
-                 metrics_port: int | None = None, wrap: list[str] = ()):
+                 metrics_port: int | None = None, wrap: list[str] = (), stdin: str | None = None):
         self.ns = ns
         self.metrics_port = metrics_port or free_port()
         self.log_path = tmp / f"lb-{self.metrics_port}.log"
@@ -102,7 +102,10 @@ class Lb:
             argv += ["--service-cluster-ip-range", "127.20.0.0/16"]
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(netns_prefix(ns) + list(wrap) + argv, stdout=subprocess.DEVNULL,
-                                     stderr=self.log_file)
+                                     stderr=self.log_file, stdin=None if stdin is None else subprocess.PIPE)
+        if stdin is not None:       # `-f -`: what lb reads from standard input, then end of file
+            self.proc.stdin.write(stdin.encode())
+            self.proc.stdin.close()
 
     @property
     def log(self) -> str:
@@ -182,12 +185,13 @@ def backends():
 
 @pytest.fixture
 def lb(tmp_path):
-    """lb(files, extra=(), ns=None, wrap=()) -> a started Lb (not yet ready: call wait_ready()).
-    wrap: a command prefix inside the namespace, e.g. setpriv to drop a capability."""
+    """lb(files, extra=(), ns=None, wrap=(), stdin=None) -> a started Lb (not yet ready: call wait_ready()).
+    wrap: a command prefix inside the namespace, e.g. setpriv to drop a capability; stdin: text
+    for `-f -`."""
     running: list[Lb] = []
 
-    def start(files, extra=(), ns=None, wrap=()) -> Lb:
-        proc = Lb(tmp_path, list(files), list(extra), ns, wrap=list(wrap))
+    def start(files, extra=(), ns=None, wrap=(), stdin=None) -> Lb:
+        proc = Lb(tmp_path, list(files), list(extra), ns, wrap=list(wrap), stdin=stdin)
         running.append(proc)
         return proc
 

@@ -23,9 +23,9 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 AGE_278D = 278 * 86400 + 3600     # "278d" for the next 23 hours: stable while tests run
 
 
-def lb(*args, cwd=None):
+def lb(*args, cwd=None, stdin: str | None = None):
     return subprocess.run([sys.executable, "-m", "lb", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=60)
+                          cwd=cwd or ROOT, timeout=60, input=stdin)
 
 
 @pytest.fixture
@@ -118,6 +118,7 @@ def test_describe_multiport_load_balancer_with_labels():
         Endpoints:                
         Session Affinity:         ClientIP
         External Traffic Policy:  Local
+        Internal Traffic Policy:  Cluster
         Events:                   <none>
         """)
 
@@ -229,24 +230,27 @@ def test_golden_output(seed, golden, argv):
 
 
 def test_describe_matches_the_seed_blog(seed):
-    # the blog's `kubectl describe service -n study service-clusterip`, whitespace restored
+    # the blog's `kubectl describe service -n study service-clusterip`, whitespace restored,
+    # plus the Internal Traffic Policy line kubectl prints since the field exists (the API
+    # server defaults it to Cluster; the blog's kubectl predates it)
     r = lb("describe", "service", "-n", "study", "service-clusterip", "-f", seed / "clusterip")
     assert r.stdout == textwrap.dedent("""\
-        Name:              service-clusterip
-        Namespace:         study
-        Labels:            <none>
-        Annotations:       <none>
-        Selector:          app=nginx-pod
-        Type:              ClusterIP
-        IP Family Policy:  SingleStack
-        IP Families:       IPv4
-        IP:                10.97.97.97
-        IPs:               10.97.97.97
-        Port:              <unset>  80/TCP
-        TargetPort:        80/TCP
-        Endpoints:         10.244.104.10:80,10.244.166.129:80,10.244.166.191:80
-        Session Affinity:  None
-        Events:            <none>
+        Name:                     service-clusterip
+        Namespace:                study
+        Labels:                   <none>
+        Annotations:              <none>
+        Selector:                 app=nginx-pod
+        Type:                     ClusterIP
+        IP Family Policy:         SingleStack
+        IP Families:              IPv4
+        IP:                       10.97.97.97
+        IPs:                      10.97.97.97
+        Port:                     <unset>  80/TCP
+        TargetPort:               80/TCP
+        Endpoints:                10.244.104.10:80,10.244.166.129:80,10.244.166.191:80
+        Session Affinity:         None
+        Internal Traffic Policy:  Cluster
+        Events:                   <none>
         """)
 
 
@@ -258,3 +262,108 @@ def test_identical_copies_merge_and_conflicting_definitions_are_reported():
     assert r.stderr.splitlines() == [
         'configs/seed/clusterip/service.yaml:4: Service "study/service-clusterip" is invalid: metadata.name: '
         'Duplicate value: "service-clusterip": already defined at configs/seed/affinity/service.yaml:6']
+
+
+# --- standard input and URLs -------------------------------------------------------
+
+def test_stdin_is_read_by_every_command_that_reads_manifests(seed):
+    # kubectl create ... --dry-run=client -o yaml | lb validate -f -
+    text = (seed / "clusterip" / "service.yaml").read_text()
+    r = lb("validate", "-f", "-", stdin=text)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "STDIN: 1 object, 0 errors, 1 warning"   # its Pods are elsewhere
+    r = lb("get", "svc", "-n", "study", "-f", "-", stdin=text)
+    assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:3] == ["service-clusterip", "ClusterIP",
+                                                                          "10.97.97.97"], r.stderr
+    r = lb("describe", "svc", "service-clusterip", "-n", "study", "-f", "-", "-f", seed / "clusterip" / "pods.yaml",
+           stdin=text)
+    assert r.returncode == 0 and "10.244.104.10:80,10.244.166.129:80" in r.stdout, r.stderr
+    r = lb("render", "--mode", "iptables", "-f", "-", stdin=text)
+    assert r.returncode == 0 and "-d 10.97.97.97 --dport 80 -j REJECT" in r.stdout, r.stderr
+
+
+def test_stdin_diagnostics_name_it_stdin_as_kubectl_does():
+    r = lb("validate", "-f", "-", stdin=textwrap.dedent("""\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: a, namespace: study}
+        spec:
+          ports:
+          - {port: 80, nodePort: 40000}
+          type: NodePort
+        """))
+    assert r.returncode == 1
+    assert r.stderr.startswith('STDIN:6: Service "study/a" is invalid: spec.ports[0].nodePort'), r.stderr
+    r = lb("validate", "-f", "-", stdin="kind: [\n")
+    assert r.returncode == 1 and r.stderr.startswith("STDIN:"), r.stderr
+
+
+def test_urls_are_refused_with_the_reason_and_the_way_round_it():
+    for command in (["validate"], ["get", "svc"], ["run"]):
+        r = lb(*command, "-f", "https://example.com/services.yaml")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "not URLs" in r.stderr and "curl -fsSL URL | lb validate -f -" in r.stderr
+
+
+# --- a selector that finds no Pod ---------------------------------------------------
+
+WORKLOAD = """\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, namespace: study}
+    spec:
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers: [{name: web, image: nginx}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: study}
+    spec:
+      selector:
+        app: web
+      ports: [{port: 80}]
+    """
+NO_POD_HINT = ('web.yaml:15: Warning: Service "study/web" selects no Pod (selector app=web), so it has no '
+               "backends: lb does not run workloads (Deployments, StatefulSets and other controllers are "
+               "skipped); add Pods with status.podIP, or Endpoints or an EndpointSlice that list the backends")
+
+
+def test_service_whose_pods_a_deployment_would_make_gets_a_warning_not_an_error(tmp_path):
+    write(tmp_path, "web.yaml", WORKLOAD)
+    r = lb("validate", "-f", "web.yaml", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == NO_POD_HINT + "\n", r.stderr
+    assert r.stdout.splitlines()[-1] == "web.yaml: 1 object, 0 errors, 1 warning"
+    for argv in (["get", "svc"], ["get", "ep", "web"], ["describe", "svc", "web"]):
+        r = lb(*argv, "-n", "study", "-f", "web.yaml", cwd=tmp_path)
+        assert r.returncode == 0 and r.stderr == NO_POD_HINT + "\n", (argv, r.stderr)
+    # other namespaces' listings stay quiet
+    r = lb("get", "svc", "-n", "elsewhere", "-f", "web.yaml", cwd=tmp_path)
+    assert r.stderr == "No resources found in elsewhere namespace.\n"
+
+
+def test_pods_without_ip_are_named_and_pods_with_ip_or_endpoints_silence_the_warning(tmp_path):
+    pod = """\
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web-1, namespace: study, labels: {app: web}}
+        spec: {containers: [{name: web, image: nginx}]}
+        status: {phase: Pending}
+        """
+    write(tmp_path, "web.yaml", textwrap.dedent(WORKLOAD) + textwrap.dedent(pod))
+    r = lb("validate", "-f", "web.yaml", cwd=tmp_path)
+    assert 'Service "study/web" selects 1 Pod, none with status.podIP (selector app=web)' in r.stderr
+    write(tmp_path, "web.yaml", textwrap.dedent(WORKLOAD) + textwrap.dedent(pod).replace("phase: Pending", "phase: Running, podIP: 10.0.0.5"))
+    assert lb("validate", "-f", "web.yaml", cwd=tmp_path).stderr == ""
+    endpoints = """\
+        ---
+        apiVersion: v1
+        kind: Endpoints
+        metadata: {name: web, namespace: study}
+        subsets: [{addresses: [{ip: 10.0.0.6}], ports: [{port: 80}]}]
+        """
+    write(tmp_path, "web.yaml", textwrap.dedent(WORKLOAD) + textwrap.dedent(endpoints))
+    assert lb("validate", "-f", "web.yaml", cwd=tmp_path).stderr == ""

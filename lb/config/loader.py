@@ -1,4 +1,5 @@
-"""Reading manifest files: YAML or JSON documents, each field findable by its line.
+"""Reading manifest files (and standard input, `-f -`): YAML or JSON documents, each field
+findable by its line.
 
 A file becomes a FileResult: the model objects it holds, the errors and warnings about it
 (worded as kubectl and the API server word them), the kinds it skipped. Nothing a user
@@ -18,6 +19,8 @@ import gc
 import os
 import re
 import stat
+import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable
@@ -31,6 +34,9 @@ from lb.config.source import Document, File, Source
 from lb.diagnostics import ERROR, WARNING, Diagnostic, errors_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"                 # -f - reads standard input
+STDIN_NAME = "STDIN"        # what diagnostics call it, as kubectl does ("error parsing STDIN: ...")
+URL_SCHEMES = ("http://", "https://")
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024     # far above real manifests; bounds memory per file
 MAX_LIST_DEPTH = 8                             # a List inside a List inside ...: flattened, to a point
 
@@ -75,13 +81,23 @@ def load_file(path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> FileResult:
     return ManifestReader(max_bytes).read(path)
 
 
+def check_paths(paths: Iterable[str]) -> None:
+    """Raise ValueError, in kubectl's words, for a path that is not there or a URL."""
+    for path in paths:
+        if path.startswith(URL_SCHEMES):
+            raise ValueError(f'error: lb reads manifests from files and standard input, not URLs: "{path}": '
+                             f"fetch it yourself and read what you fetched (curl -fsSL URL | lb validate -f -)")
+        if path != STDIN and not os.path.exists(path):
+            raise ValueError(f'error: the path "{path}" does not exist')
+
+
 def manifest_files(paths: Iterable[str]) -> list[str]:
     """The files under paths, in order: a folder recursively (*.yaml, *.yml, *.json, sorted;
     hidden entries such as a ConfigMap volume's ..data are skipped), a named file whatever
-    its suffix, a missing path as it is (reading it reports it)."""
+    its suffix, a missing path as it is (reading it reports it), "-" for standard input."""
     out, seen = [], set()
     for path in paths:
-        files = sorted(_walk(path)) if os.path.isdir(path) else [path]
+        files = sorted(_walk(path)) if path != STDIN and os.path.isdir(path) else [path]
         for name in files:
             if name not in seen:
                 seen.add(name)
@@ -133,6 +149,7 @@ class ManifestReader:
     def __init__(self, max_bytes: int = DEFAULT_MAX_FILE_BYTES):
         self.max_bytes = max_bytes
         self._files: dict[str, _FileState] = {}
+        self.stdin: FileResult | None = None     # `-f -`: read once, the first time (lb run reloads files only)
 
     def read_paths(self, paths: Iterable[str]) -> list[FileResult]:
         files = manifest_files(paths)
@@ -142,11 +159,15 @@ class ManifestReader:
 
     def keep_only(self, files: Iterable[str]) -> None:
         """Forgets the documents of files not among files (gone from disk)."""
-        for gone in self._files.keys() - set(files):
+        for gone in self._files.keys() - set(files) - {STDIN_NAME}:
             del self._files[gone]
 
     def read(self, path: str) -> FileResult:
         """One file, every document in it. Never raises for what the file holds."""
+        if path == STDIN:
+            if self.stdin is None:
+                self.stdin = self._read_stdin()
+            return self.stdin
         try:
             info = os.stat(path)
         except FileNotFoundError:
@@ -170,6 +191,17 @@ class ManifestReader:
                               mtime=info.st_mtime)
         return self.read_text(path, data, info.st_mtime)
 
+    def _read_stdin(self) -> FileResult:
+        """Standard input (`-f -`), named STDIN in every diagnostic as kubectl names it; its
+        AGE counts from now, as for a file written now."""
+        try:
+            data = sys.stdin.buffer.read(self.max_bytes + 1)
+        except (OSError, AttributeError, ValueError) as e:   # closed, or not a byte stream
+            return FileResult(STDIN_NAME, diagnostics=(_error(STDIN_NAME, 0, f"cannot read: {e}"),))
+        if len(data) > self.max_bytes:
+            return FileResult(STDIN_NAME, diagnostics=(_error(STDIN_NAME, 0, _too_big(len(data), self.max_bytes)),))
+        return self.read_text(STDIN_NAME, data, time.time())
+
     def read_text(self, path: str, data: bytes, mtime: float = 0.0) -> FileResult:
         """A file's content, as read from path (or from stdin under a name such as "-")."""
         try:
@@ -183,7 +215,7 @@ class ManifestReader:
                 documents.check_printable(text)
         except YAMLProblem as e:
             return FileResult(path, diagnostics=(_error(path, e.line, str(e), e.column),), mtime=mtime)
-        if path.endswith(".json"):
+        if path.endswith(".json") or (path == STDIN_NAME and text.lstrip().startswith("{")):
             # A tab can only be whitespace in JSON (tabs in strings are escaped), but
             # YAML refuses tabs as indentation: make them spaces, lines unchanged.
             text = text.replace("\t", " ")

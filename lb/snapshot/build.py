@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from dataclasses import replace
 from typing import Iterable
 
 from lb.config.allocate import allocate, parse_cluster_ip_range, parse_node_port_range
@@ -24,7 +25,7 @@ from lb.config.model import EndpointSet, Namespace, Pod, Service, Source
 from lb.diagnostics import ERROR, Diagnostic, duplicate
 from lb.settings import ManifestSettings
 from lb.snapshot import ServiceView, Snapshot
-from lb.snapshot.controllers import endpoint_sets_from_pods, selects
+from lb.snapshot.controllers import endpoint_sets_from_pods, selector_warning, selects
 from lb.snapshot.resolve import resolve_service
 
 __all__ = ["SnapshotBuilder", "build_snapshot"]
@@ -47,7 +48,7 @@ class _Definitions:
         self.kind = kind
         self.by_key: dict[Key, list] = defaultdict(list)
         self.winners: dict[Key, object] = {}
-        self.diagnostics: dict[Key, list[Diagnostic]] = {}
+        self.diagnostics: dict[Key, list[tuple[Diagnostic, object]]] = {}   # (finding, the object it is about)
 
     def add(self, obj) -> Key:
         key = (getattr(obj, "namespace", ""), obj.name)
@@ -71,7 +72,7 @@ class _Definitions:
                 continue
             first = definitions[0]
             self.winners[key] = first
-            clashes = [self._clash(first, o, key) for o in definitions[1:] if not _same_definition(first, o)]
+            clashes = [(self._clash(first, o, key), o) for o in definitions[1:] if not _same_definition(first, o)]
             if clashes:
                 self.diagnostics[key] = clashes
 
@@ -121,6 +122,7 @@ class SnapshotBuilder:
         self._pod_labels: dict[str, dict[tuple[str, str], set[str]]] = {}
         self._allocated: dict[Key, tuple[Service, Service]] = {}       # key -> (input, allocated)
         self._allocation_diagnostics: list[Diagnostic] = []
+        self._selector_warnings: dict[Key, Diagnostic] = {}
         self._views: dict[Key, ServiceView] = {}
         self._generated: dict[Key, tuple[EndpointSet, ...]] = {}
         self._order: list[Key] = []                          # Service keys, sorted
@@ -234,6 +236,7 @@ class SnapshotBuilder:
 
     def _resolve(self, key: Key) -> None:
         entry = self._allocated.get(key)
+        self._selector_warnings.pop(key, None)
         if entry is None:
             if self._views.pop(key, None) is not None:
                 at = bisect.bisect_left(self._order, key)
@@ -246,7 +249,11 @@ class SnapshotBuilder:
         generated = ()
         if not sets and svc.selector and svc.type != "ExternalName":
             # the EndpointSlice controller gives ExternalName Services nothing
-            generated = endpoint_sets_from_pods(svc, self._pods_selected(svc))
+            selected = self._pods_selected(svc)
+            generated = endpoint_sets_from_pods(svc, selected)
+            warning = selector_warning(svc, False, selected)
+            if warning is not None:
+                self._selector_warnings[key] = warning
         self._set_generated(key, generated)
         view = resolve_service(svc, sets or generated)
         at = bisect.bisect_left(self._order, key)
@@ -288,9 +295,13 @@ class SnapshotBuilder:
         namespaces = last.namespaces if last is not None and not changed["namespaces"] else \
             tuple(sorted(self._namespaces.winners.values(), key=lambda n: n.name))
         diagnostics = [d for fr in results.values() for d in fr.diagnostics]
-        for definitions in (self._services, self._pods, self._namespaces):
-            diagnostics += [d for ds in definitions.diagnostics.values() for d in ds]
-        diagnostics += self._allocation_diagnostics
+        # Found here, about objects whose documents may have moved since: at today's lines.
+        found = [pair for definitions in (self._services, self._pods, self._namespaces)
+                 for pairs in definitions.diagnostics.values() for pair in pairs]
+        winners = self._services.winners
+        found += [(d, winners.get((d.namespace or "", d.name))) for d in self._allocation_diagnostics]
+        found += [(d, self._allocated[key][1]) for key, d in self._selector_warnings.items()]
+        diagnostics += [_at_current_line(d, obj) for d, obj in found]
         return Snapshot(
             generation=generation,
             services=services,
@@ -319,6 +330,14 @@ def _same_files(old: dict, new: dict) -> bool:
     return True
 
 
+def _at_current_line(d: Diagnostic, obj) -> Diagnostic:
+    """d with its line read again from obj's document, which may have moved since."""
+    if obj is None or obj.source is None or not d.line:
+        return d
+    line = obj.source.line_of(d.field or "metadata.name")
+    return d if line == d.line else replace(d, line=line)
+
+
 def _diagnostic_order(d: Diagnostic):
     return (d.path, d.line, d.column or 0)
 
@@ -332,7 +351,6 @@ def _same_allocation(a: Service, b: Service) -> bool:
 def _same_definition(a, b) -> bool:
     if getattr(a, "manifest", None) is not None and getattr(b, "manifest", None) is not None:
         return a.manifest == b.manifest
-    from dataclasses import replace
     return replace(a, source=None) == replace(b, source=None)
 
 

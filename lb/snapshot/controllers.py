@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from lb.addresses import ip_family
-from lb.config.model import Endpoint, EndpointPort, EndpointSet, Pod, Service, ServicePort
+from lb.config.model import EXTERNAL_NAME, Endpoint, EndpointPort, EndpointSet, Pod, Service, ServicePort
+from lb.diagnostics import WARNING, Diagnostic
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
+SELECTS_NO_POD = "SelectsNoPod"     # Diagnostic.reason of selector_warnings
 
 
 def selects(selector, labels) -> bool:
@@ -106,6 +108,28 @@ def _slice_manifest(svc: Service, name: str, family: str, addrs: list[Endpoint],
         "endpoints": endpoints,
         "ports": [{"name": p.name, "port": p.port, "protocol": p.protocol} for p in ports],
     }
+
+
+def selector_warning(svc: Service, has_endpoint_sets: bool, selected: Iterable[Pod]) -> Diagnostic | None:
+    """A warning when svc's selector finds no Pod with an IP while no Endpoints/EndpointSlice in
+    the files names it: in a cluster a Deployment would make those Pods, but lb runs no
+    workloads, so the Service has no backends. Not an error: the Pods may not be written yet.
+    selected: the Pods of svc's namespace its selector matches."""
+    if not svc.selector or svc.type == EXTERNAL_NAME or has_endpoint_sets:
+        return None
+    selected = list(selected)
+    if any(p.ips for p in selected):
+        return None
+    found = (f"selects {len(selected)} Pod{'s' if len(selected) > 1 else ''}, none with status.podIP"
+             if selected else "selects no Pod")
+    shown = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
+    src = svc.source
+    return Diagnostic(
+        WARNING, src.path if src else "<unknown>", src.line_of("spec.selector") if src else 0,
+        f'Service "{svc.key}" {found} (selector {shown}), so it has no backends: lb does not run '
+        "workloads (Deployments, StatefulSets and other controllers are skipped); add Pods with "
+        "status.podIP, or Endpoints or an EndpointSlice that list the backends",
+        field="spec.selector", kind="Service", namespace=svc.namespace, name=svc.name, reason=SELECTS_NO_POD)
 
 
 # --- what the Endpoints controller would write ------------------------------------

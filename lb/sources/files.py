@@ -52,6 +52,11 @@ class ManifestFiles:
         self.builder = SnapshotBuilder(settings)
         self.snapshot: Snapshot | None = None
 
+    @property
+    def stdin(self) -> FileResult | None:
+        """What `-f -` gave at the first load (kept for every reload)."""
+        return self.reader.stdin
+
     def load(self, generation: int, hold: frozenset[str] = frozenset()) -> tuple[Snapshot, list[FileResult]]:
         """Read every file, build a Snapshot. Returns (snapshot, FileResults not applied).
         hold: files not to read now (being written in place): their content in force stays."""

@@ -20,7 +20,7 @@ import signal
 import time
 from typing import Awaitable, Callable
 
-from lb.config.loader import MANIFEST_SUFFIXES
+from lb.config.loader import MANIFEST_SUFFIXES, STDIN
 
 STEP_MS = 10            # a batch of events ends after this much quiet
 STABLE_MS = 300         # an in-place write applies after this much quiet
@@ -73,6 +73,7 @@ async def watch_manifests(paths: tuple[str, ...], reload: Reload, stop: asyncio.
     except ImportError:
         log("watch_unavailable", level="warning", hint="install watchfiles; SIGHUP still reloads")
         return
+    paths = tuple(p for p in paths if p != STDIN)       # read once at start: nothing to watch
     folders = sorted({os.path.abspath(p) for p in paths if os.path.isdir(p)})
     parents = sorted({os.path.dirname(os.path.abspath(p)) for p in paths if not os.path.isdir(p)
                       and os.path.isdir(os.path.dirname(os.path.abspath(p)))} - set(folders))
