@@ -141,6 +141,40 @@ def test_one_second_of_new_connections_through_each_other_mode_is_served_without
 
 
 @needs_root
+@pytest.mark.parametrize("mode_name", ["iptables", "nftables"])
+def test_a_partial_sync_leaves_the_same_rules_as_loading_the_new_ruleset_whole(tmp_path, mode_name):
+    from lb.render import render
+    snaps = []
+    for moved in (False, True):
+        path = tmp_path / f"scale-{moved}.yaml"
+        path.write_text(scale.service_manifests([f"10.200.0.{i}" for i in range(1, 21)],
+                                                [("10.1.0.11", 80), ("10.1.0.12", 80)], moved=moved))
+        snaps.append(build_snapshot(load_paths([str(manifests.DEFAULT_MANIFESTS), str(path)])))
+    old, new = (render(s, mode_name) for s in snaps)
+    mode = MODES[mode_name]
+    change = mode.change(old, new)
+    assert 0 < len(change.splitlines()) < 12          # one Service's chains, not the ruleset
+    dump = ["iptables-save"] if mode_name == "iptables" else ["nft", "list", "ruleset"]
+    ns = f"{topology.PREFIX}-{os.getpid()}-0-rules"
+
+    def run(argv, text=None):
+        r = subprocess.run(["ip", "netns", "exec", ns, *argv], input=text, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        return sorted(line for line in r.stdout.splitlines() if not line.startswith("#"))
+
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        run(list(mode.loader), old)
+        run(list(mode.change_loader), change)
+        partial = run(dump)
+        run(list(mode.loader), new)
+        assert partial == run(dump)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+@needs_root
 def test_every_endpoint_answers_with_its_own_identity_through_the_lb_namespace(bed):
     topo, services, probe = bed
     for ip, port in services.http.endpoints:

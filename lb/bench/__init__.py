@@ -21,17 +21,22 @@ import sys
 import time
 from pathlib import Path
 
+from lb.bench import report, runner
+from lb.bench.manifests import DEFAULT_MANIFESTS, load_bench_services
+from lb.bench.progress import Progress
+from lb.bench.registry import MODES, WORKLOADS
+from lb.bench.topology import Topology, cleanup_leftovers, make_workdir
 from lb.bench.workloads import Options
 
-MODE_NAMES = ("lb", "iptables", "nftables", "ipvs", "haproxy", "nginx", "direct")
-WORKLOAD_NAMES = ("bulk1", "bulkN", "cps", "keepalive", "idle", "scale")
+MODE_NAMES = tuple(MODES)
+WORKLOAD_NAMES = tuple(WORKLOADS)
 REPO = Path(__file__).resolve().parents[2]
 QUICK = {"modes": ["lb", "iptables"], "repeat": 1, "duration": 1, "scale_sizes": (10, 100), "idle_connections": 500,
          "latency_samples": 50}
 DEFAULTS = {"modes": list(MODE_NAMES), "repeat": 3, "duration": 5, "scale_sizes": (10, 100, 1000, 10000),
             "idle_connections": 9000, "latency_samples": 300}
-VERSION_COMMANDS = (("iptables", ["iptables", "--version"]), ("nft", ["nft", "--version"]),
-                    ("haproxy", ["haproxy", "-v"]), ("nginx", ["nginx", "-v"]), ("iperf3", ["iperf3", "--version"]))
+VERSION_COMMANDS = (["iptables", "--version"], ["nft", "--version"], ["haproxy", "-v"], ["nginx", "-v"],
+                    ["iperf3", "--version"])
 
 
 def _csv(choices):
@@ -113,7 +118,7 @@ def _raise_exit(signum, _frame):
 
 def _versions() -> str:
     out = []
-    for name, argv in VERSION_COMMANDS:
+    for argv in VERSION_COMMANDS:
         if not shutil.which(argv[0]):
             continue
         try:
@@ -127,7 +132,6 @@ def _versions() -> str:
 
 
 def _target_rows(services, workloads: list[str]) -> list[dict]:
-    from lb.bench.registry import WORKLOADS
     rows = []
     for attr in ("http", "bulk"):
         t = getattr(services, attr)
@@ -148,11 +152,6 @@ def main(argv: list[str]) -> int:
         print("lb bench: must run as root: it creates network namespaces, veth links and iptables rules "
               "(try: sudo lb bench ...)", file=sys.stderr)
         return 1
-    from lb.bench import charts, profiling, report, runner
-    from lb.bench.manifests import DEFAULT_MANIFESTS, load_bench_services
-    from lb.bench.progress import Progress
-    from lb.bench.registry import WORKLOADS
-    from lb.bench.topology import Topology, cleanup_leftovers, make_workdir
     if args.cleanup:
         log(f"cleanup removed={cleanup_leftovers(log)}")
         return 0
@@ -182,6 +181,8 @@ def main(argv: list[str]) -> int:
             profiles[name] = runner.profile(name, args.profile_workload, options, services, topo)
     except KeyboardInterrupt:
         status = 130
+    except SystemExit as e:     # SIGTERM, SIGHUP (_raise_exit): stop like Ctrl-C
+        status = e.code if isinstance(e.code, int) else 1
     except Exception as e:      # report what was measured, then fail
         log(f"failed error={type(e).__name__}: {e}")
         status = 1
@@ -190,39 +191,34 @@ def main(argv: list[str]) -> int:
         topo.down()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        log("interrupted; namespaces removed" if status == 130 else "topology down")
+        log("topology down" if status in (0, 1) else f"stopped (exit {status}); namespaces removed")
     if status == 0:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
         log(f"logs kept in {workdir}")
-    titles = {"bulkN": f"bulk, {options.streams} streams (iperf3 -P {options.streams})"}
-    notes = [f"kernel {os.uname().release}; {_versions()}",
-             f"wrk -t1 -c{options.wrk_connections}; idle: {options.idle_connections} connections; scale: "
-             f"{options.latency_samples} new connections timed per Service and size"]
-    if status:
-        notes.append(f"incomplete run (exit {status}): figures so far")
-    meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), "started_unix": started,
-            "elapsed_s": round(time.time() - started, 1), "repeat": repeat, "duration": options.duration,
-            "workers": options.workers, "cpus": os.cpu_count(), "modes": modes, "workloads": results.workloads,
-            "options": vars(options) | {"scale_sizes": list(options.scale_sizes)},
-            "manifests": list(services.paths), "targets": _target_rows(services, results.workloads),
-            "skipped_services": [list(s) for s in services.skipped], "manifest_errors": list(services.errors),
-            "titles": titles, "notes": notes, "profiles": profiles,
-            "command": " ".join(["lb bench", shlex.join(argv)]).strip()}
-    if not results.runs:
+    if not (results.runs or results.skipped_modes or results.skipped_workloads):
         return status or 1
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        drawn = charts.draw(out, [WORKLOADS[w] for w in results.workloads], titles, modes,
-                            report.summarize(results.runs))
-        meta["charts"] = [p.name for p in drawn]
-    except ImportError as e:
-        notes.append(f"no charts: {e} (pip install 'lb[bench]')")
-    md, js, text = report.write(out, meta, results)
-    if profiles:
-        with open(md, "a") as f:
-            f.write("\n".join(profiling.markdown(profiles)) + "\n")
-    print(text)
-    log(f"wrote {md} {js} and {len(meta.get('charts', []))} charts")
+    meta = describe_run(argv, started, status, options, repeat, services, results, profiles)
+    md, js, charts = report.write_all(out, meta, results)
+    print(md.read_text())
+    log(f"wrote {md} {js} and {len(charts)} charts")
     return status
 
+
+def describe_run(argv, started: float, status: int, options: Options, repeat: int, services, results,
+                 profiles: dict) -> dict:
+    """What the report says about the run besides its figures."""
+    notes = [f"kernel {os.uname().release}; {_versions()}",
+             f"wrk -t1 -c{options.wrk_connections}; idle: {options.idle_connections} connections; scale: "
+             f"{options.latency_samples} new connections timed per Service and size",
+             "modes: " + "; ".join(f"{m}: {MODES[m].description}" for m in results.modes)]
+    if status:
+        notes.append(f"incomplete run (exit {status}): figures so far")
+    return {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), "started_unix": started,
+            "elapsed_s": round(time.time() - started, 1), "repeat": repeat, "duration": options.duration,
+            "workers": options.workers, "cpus": os.cpu_count(), "modes": results.modes,
+            "workloads": results.workloads, "options": vars(options) | {"scale_sizes": list(options.scale_sizes)},
+            "manifests": list(services.paths), "targets": _target_rows(services, results.workloads),
+            "skipped_services": [list(s) for s in services.skipped], "manifest_errors": list(services.errors),
+            "titles": {"bulkN": f"bulk, {options.streams} streams (iperf3 -P {options.streams})"},
+            "notes": notes, "profiles": profiles, "command": " ".join(["lb bench", shlex.join(argv)]).strip()}

@@ -14,6 +14,7 @@ import subprocess
 
 from lb.addresses import host_port
 from lb.bench.manifests import HTTP, IPERF3
+from lb.bench.proxies import nginx_argv
 from lb.bench.topology import LB, PYTHON, Topology
 
 BODY_BYTES = 100
@@ -76,9 +77,7 @@ http {{
 {servers}
 }}
 """)
-        self.procs.append(self.topo.spawn(self.topo.host_of(ip), ["nginx", "-p", str(d), "-c", str(d / "nginx.conf"),
-                                                                  "-e", "stderr", "-g", "daemon off;"],
-                                          log_name=f"backend-{ip}.log"))
+        self.procs.append(self.topo.spawn(self.topo.host_of(ip), nginx_argv(d), log_name=f"backend-{ip}.log"))
 
     def _not_up_from_lb(self, addrs: list[tuple[str, int]]) -> list[tuple[str, int]]:
         """Poll every address from the lb namespace (one process) until all accept or

@@ -24,9 +24,10 @@ import hashlib
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-from lb.bench import proxies
+from lb.bench import incremental, proxies
 from lb.bench.manifests import BenchServices, Target
 from lb.bench.topology import LB, PYTHON, Topology
 from lb.kernel import ipvs_available
@@ -38,10 +39,6 @@ RULES_TIMEOUT = 600.0          # one iptables-restore / nft -f / ipvsadm-restore
 METRICS_ADDRESS = "127.0.0.1:10249"      # inside the lb namespace
 SCALE_FILE = "scale.yaml"
 IPVS_INTERFACE = "kube-ipvs0"
-
-
-class ModeUnavailable(RuntimeError):
-    """The mode cannot run here (a tool or kernel feature is missing): reported as skipped."""
 
 
 class ModeFailed(RuntimeError):
@@ -72,6 +69,7 @@ class Mode:
     proxy = True           # a user-space load balancer whose CPU time and memory are read
     local_vips = False     # the harness puts the virtual servers on the lb namespace's loopback
     scales = False         # programs the scale workload's generated Services
+    tools: tuple[str, ...] = ()     # without them the mode is skipped
     description = ""
 
     def __init__(self, topo: Topology, services: BenchServices, probe, workers: int, scale_dir: Path):
@@ -83,6 +81,11 @@ class Mode:
     @classmethod
     def unavailable(cls, topo: Topology) -> str | None:
         """Why this mode cannot run on this machine, or None."""
+        return _missing_tools(*cls.tools) or cls.missing_feature(topo)
+
+    @classmethod
+    def missing_feature(cls, topo: Topology) -> str | None:
+        """The kernel feature or plugin the mode needs beyond its tools, if missing."""
         return None
 
     def address(self, target: Target) -> tuple[str, int]:
@@ -126,10 +129,12 @@ class Mode:
         return proxies.proxied_ports(self.services.snapshot, self.topo.addressing.lb_ip)
 
     # -- scale -------------------------------------------------------------------------
-    def prepare(self, step):
+    def prepare(self, step, change: bool = False):
+        """The untimed part of programming step's Services (change: only the last one's
+        endpoint moved since the previous step)."""
         raise NotImplementedError
 
-    def apply(self, prepared, timeout: float = RULES_TIMEOUT) -> dict:
+    def apply(self, prepared, timeout: float = RULES_TIMEOUT) -> None:
         """Program what prepare() made; raises TimeoutError past `timeout` seconds."""
         raise NotImplementedError
 
@@ -147,60 +152,82 @@ class LbMode(Mode):
             argv += ["-f", path]
         self.proc = self.topo.spawn(LB, argv, log_name="lb.log", cwd=str(REPO))
 
-    def prepare(self, step) -> Path:
+    def prepare(self, step, change: bool = False) -> Path:
         # Written next to the watched folder, then renamed into it: lb sees one whole file.
         staged = self.scale_dir.parent / f".{SCALE_FILE}.staged"
         shutil.copyfile(step.path, staged)
         return staged
 
-    def apply(self, staged: Path, timeout: float = RULES_TIMEOUT) -> dict:
+    def apply(self, staged: Path, timeout: float = RULES_TIMEOUT) -> None:
         os.replace(staged, self.scale_dir / SCALE_FILE)
-        return {}
 
     def stop(self) -> None:
         super().stop()
         (self.scale_dir / SCALE_FILE).unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What a kernel mode loads: the loader's argv and input, the whole ruleset it leaves
+    in force (the base of the next change), and addresses to make local first (ipvs)."""
+    argv: tuple[str, ...]
+    text: str
+    full: str
+    addresses: tuple[str, ...] = ()
+
+
 class RulesMode(Mode):
-    """kube-proxy's rules from `lb render`, loaded in the lb namespace."""
+    """kube-proxy's rules from `lb render`, loaded in the lb namespace. A change (scale's
+    endpoint change) is loaded as kube-proxy's partial sync (lb.bench.incremental) where
+    the mode has one, else as the whole ruleset."""
     proxy = False
     scales = True
     render_mode = ""
     loader: tuple[str, ...] = ()
+    change_loader: tuple[str, ...] = ()
 
-    @classmethod
-    def unavailable(cls, topo: Topology) -> str | None:
-        return _missing_tools(cls.loader[0])
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.loaded = ""      # the ruleset in force
 
     def _start(self) -> None:
         self.source = f"{self.name}: rules from lb render --mode {self.render_mode}"
-        rules = self.prepare_snapshot(self.services.snapshot)
-        (self.dir() / "rules.txt").write_text(rules)
+        rules = self.rules(self.services.snapshot)
+        (self.dir() / "rules.txt").write_text(rules.text)
         self.apply(rules)
 
-    def prepare_snapshot(self, snapshot) -> str:
-        return render(snapshot, self.render_mode)
+    def rules(self, snapshot, rendered: str | None = None) -> Rules:
+        text = render(snapshot, self.render_mode) if rendered is None else rendered
+        return Rules(self.loader, text, text)
 
-    def prepare(self, step) -> str:
-        return self.prepare_snapshot(step.snapshot())
+    change = None      # (old ruleset, new ruleset) -> the partial sync's input
 
-    def apply(self, rules: str, timeout: float = RULES_TIMEOUT) -> dict:
+    def prepare(self, step, change: bool = False) -> Rules:
+        rendered = step.derived(("render", self.render_mode), lambda: render(step.snapshot(), self.render_mode))
+        rules = self.rules(step.snapshot(), rendered)
+        if change and self.loaded and self.change:
+            return Rules(self.change_loader, self.change(self.loaded, rules.full), rules.full, rules.addresses)
+        return rules
+
+    def apply(self, rules: Rules, timeout: float = RULES_TIMEOUT) -> None:
         try:
-            r = self.topo.run(LB, list(self.loader), input=rules, timeout=timeout)
+            r = self.topo.run(LB, list(rules.argv), input=rules.text, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise TimeoutError(f"{' '.join(self.loader)} still running after {timeout:.0f}s") from None
+            raise TimeoutError(f"{' '.join(rules.argv)} still running after {timeout:.0f}s") from None
         if r.returncode != 0:
-            raise ModeFailed(f"{self.name}: {' '.join(self.loader)} failed: {r.stderr.strip()[:400]}")
-        return {}
+            raise ModeFailed(f"{self.name}: {' '.join(rules.argv)} failed: {r.stderr.strip()[:400]}")
+        self.loaded = rules.full
 
 
 class IptablesMode(RulesMode):
     name = "iptables"
     render_mode = "iptables"
-    loader = ("iptables-restore",)
+    loader = tools = ("iptables-restore",)
+    change_loader = ("iptables-restore", "--noflush")
     description = "kube-proxy iptables mode (lb render), iptables-restore"
     EMPTY = "*filter\nCOMMIT\n*nat\nCOMMIT\n"     # restoring empty tables flushes and deletes chains
+
+    change = staticmethod(incremental.iptables_change)
 
     def stop(self) -> None:
         self.topo.run(LB, ["iptables-restore"], input=self.EMPTY, timeout=RULES_TIMEOUT)
@@ -209,8 +236,12 @@ class IptablesMode(RulesMode):
 class NftablesMode(RulesMode):
     name = "nftables"
     render_mode = "nftables"
+    tools = ("nft",)
     loader = ("nft", "-f", "-")
+    change_loader = loader
     description = "kube-proxy nftables mode (lb render), nft -f"
+
+    change = staticmethod(incremental.nftables_change)
 
     def stop(self) -> None:
         for family in ("ip", "ip6"):
@@ -220,17 +251,16 @@ class NftablesMode(RulesMode):
 class IpvsMode(RulesMode):
     """kube-proxy binds every clusterIP to the kube-ipvs0 dummy interface so the node
     accepts the traffic that IPVS then forwards (masquerading real servers: replies come
-    back through the lb namespace, the endpoint hosts' gateway)."""
+    back through the lb namespace, the endpoint hosts' gateway). Every load here clears
+    the table and restores it whole (kube-proxy's ipvs mode changes it entry by entry)."""
     name = "ipvs"
     render_mode = "ipvs"
     loader = ("ipvsadm-restore",)
+    tools = ("ipvsadm", "ipvsadm-restore")
     description = "kube-proxy ipvs mode (lb render), ipvsadm-restore, kube-ipvs0"
 
     @classmethod
-    def unavailable(cls, topo: Topology) -> str | None:
-        missing = _missing_tools("ipvsadm", "ipvsadm-restore")
-        if missing:
-            return missing
+    def missing_feature(cls, topo: Topology) -> str | None:
         if not ipvs_available():
             return "no IPVS in this kernel (/proc/net/ip_vs missing)"
         probe = "lbbenchprobe0"
@@ -245,18 +275,18 @@ class IpvsMode(RulesMode):
         self.topo.sysctl(LB, {"net.ipv4.vs.conntrack": "1"}, check=False)
         super()._start()
 
-    def prepare_snapshot(self, snapshot) -> tuple[str, list[str]]:
+    def rules(self, snapshot, rendered: str | None = None) -> Rules:
+        rules = super().rules(snapshot, rendered)
         ips = sorted({fe.ip for v in snapshot.service_ports() for fe in v.of_family(4).frontends if fe.ip})
-        return render(snapshot, "ipvs"), ips
+        return Rules(rules.argv, rules.text, rules.full, tuple(ips))
 
-    def apply(self, prepared, timeout: float = RULES_TIMEOUT) -> dict:
-        rules, ips = prepared
+    def apply(self, rules: Rules, timeout: float = RULES_TIMEOUT) -> None:
         have = self.topo.run(LB, ["ip", "-o", "addr", "show", "dev", IPVS_INTERFACE], timeout=30).stdout
-        adds = [f"addr add {ip}/32 dev {IPVS_INTERFACE}" for ip in ips if f" {ip}/32 " not in have]
+        adds = [f"addr add {ip}/32 dev {IPVS_INTERFACE}" for ip in rules.addresses if f" {ip}/32 " not in have]
         if adds:
             self.topo.lb_ip_batch(adds)
         self.topo.run(LB, ["ipvsadm", "-C"], timeout=RULES_TIMEOUT)     # restore adds; it does not replace
-        return super().apply(rules, timeout)
+        super().apply(rules, timeout)
 
     def stop(self) -> None:
         self.topo.run(LB, ["ipvsadm", "-C"], timeout=RULES_TIMEOUT)
@@ -266,11 +296,8 @@ class IpvsMode(RulesMode):
 class HaproxyMode(Mode):
     name = "haproxy"
     local_vips = True
+    tools = ("haproxy",)
     description = "HAProxy mode tcp, roundrobin, splice"
-
-    @classmethod
-    def unavailable(cls, topo: Topology) -> str | None:
-        return _missing_tools("haproxy")
 
     def _start(self) -> None:
         cfg = self.dir() / "haproxy.cfg"
@@ -281,13 +308,11 @@ class HaproxyMode(Mode):
 class NginxMode(Mode):
     name = "nginx"
     local_vips = True
-    description = "nginx stream proxy_pass"
+    tools = ("nginx",)
+    description = "nginx stream proxy_pass, user-space copies"
 
     @classmethod
-    def unavailable(cls, topo: Topology) -> str | None:
-        missing = _missing_tools("nginx")
-        if missing:
-            return missing
+    def missing_feature(cls, topo: Topology) -> str | None:
         if not proxies.NGINX_STREAM_MODULE.exists():
             return f"nginx stream module missing ({proxies.NGINX_STREAM_MODULE}; Debian: libnginx-mod-stream)"
         return None
@@ -295,8 +320,7 @@ class NginxMode(Mode):
     def _start(self) -> None:
         d = self.dir()
         (d / "nginx.conf").write_text(proxies.nginx_config(self._proxied(), self.workers, d))
-        self.proc = self.topo.spawn(LB, ["nginx", "-p", str(d), "-c", str(d / "nginx.conf"), "-e", "stderr",
-                                         "-g", "daemon off;"], log_name="nginx-stream.log")
+        self.proc = self.topo.spawn(LB, proxies.nginx_argv(d), log_name="nginx-stream.log")
 
 
 class DirectMode(Mode):

@@ -86,6 +86,11 @@ backend {p.section}
     return "\n".join(out) + "\n"
 
 
+def nginx_argv(folder: Path) -> list[str]:
+    """nginx in the foreground with folder/nginx.conf, its pid and logs in folder."""
+    return ["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"]
+
+
 def nginx_config(ports: list[ProxiedPort], workers: int, workdir: Path) -> str:
     """stream proxy_pass per port, worker_processes = workers; nginx copies through user
     space (no splice)."""

@@ -11,6 +11,7 @@ import json
 import statistics
 from pathlib import Path
 
+from lb.bench import profiling
 from lb.bench.registry import WORKLOADS
 from lb.bench.workloads import Metric
 
@@ -193,17 +194,25 @@ def markdown(meta: dict, results) -> str:
     lines += ["## Notes", ""] + [f"- {n}" for n in notes]
     if meta.get("charts"):
         lines += ["", "## Charts", ""] + [f"![{Path(c).stem}]({Path(c).name})" for c in meta["charts"]]
+    lines += profiling.markdown(meta.get("profiles", {}))
     lines += ["", "Command: `" + meta["command"] + "`", ""]
     return "\n".join(lines)
 
 
-def write(out: Path, meta: dict, results) -> tuple[Path, Path, str]:
-    """report.md and runs.json in `out`; returns their paths and the Markdown."""
+def write_all(out: Path, meta: dict, results) -> tuple[Path, Path, list[Path]]:
+    """The charts, report.md and runs.json in `out`; returns the two files and the charts."""
+    from lb.bench import charts
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(meta, results)
+    drawn: list[Path] = []
+    try:
+        drawn = charts.draw(out, [WORKLOADS[w] for w in results.workloads], meta["titles"], results.modes,
+                            summarize(results.runs))
+    except ImportError as e:
+        meta["notes"].append(f"no charts: {e} (pip install 'lb[bench]')")
+    meta["charts"] = [p.name for p in drawn]
     md, js = out / "report.md", out / "runs.json"
-    md.write_text(text)
+    md.write_text(markdown(meta, results))
     js.write_text(json.dumps({"meta": meta, "runs": results.runs, "summary": summarize(results.runs),
                               "skipped_modes": results.skipped_modes,
                               "skipped_workloads": results.skipped_workloads}, indent=2) + "\n")
-    return md, js, text
+    return md, js, drawn

@@ -14,8 +14,8 @@ programs them all:
 - first_p50_ms@N, first_p99_ms@N, last_…: `latency_samples` sequential new connections
   (connect, request, response) to the first and to the last generated Service.
 - change_s@N (largest size only): the last Service's endpoint moves to another endpoint;
-  from the write until traffic to it reaches the new one. Kernel modes reload their
-  whole ruleset (kube-proxy's full sync; its partial syncs write less).
+  from the write until traffic to it reaches the new one. iptables and nftables load
+  kube-proxy's partial sync for it (lb.bench.incremental), lb reloads its folder.
 A step that does not serve within its timeout is recorded as timeout_s@N and the larger
 sizes are not attempted.
 """
@@ -146,7 +146,7 @@ def _until_endpoint(ctx: RunContext, step: ScaleStep, i: int, timeout: float) ->
 def _timed_apply(ctx: RunContext, step: ScaleStep, timeout: float) -> tuple[float | None, float, str]:
     """Program `step` and wait until its last Service answers: (seconds or None on
     timeout, CPU seconds, error text)."""
-    prepared = ctx.mode.prepare(step)
+    prepared = ctx.mode.prepare(step, change=step.moved)
     cpu0 = cpu_seconds(ctx.mode.pids()) + _children_seconds()
     t0 = time.monotonic()
     try:
