@@ -35,6 +35,7 @@ QUICK = {"modes": ["lb", "iptables"], "repeat": 1, "duration": 1, "scale_sizes":
          "latency_samples": 50}
 DEFAULTS = {"modes": list(MODE_NAMES), "repeat": 3, "duration": 5, "scale_sizes": (10, 100, 1000, 10000),
             "idle_connections": 9000, "latency_samples": 300}
+KEPT_SUFFIXES = (".log", ".cfg", ".conf")
 VERSION_COMMANDS = (["iptables", "--version"], ["nft", "--version"], ["haproxy", "-v"], ["nginx", "-v"],
                     ["iperf3", "--version"])
 
@@ -192,10 +193,10 @@ def main(argv: list[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log("topology down" if status in (0, 1) else f"stopped (exit {status}); namespaces removed")
-    if status == 0:
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        log(f"logs kept in {workdir}")
+    if status or results.has_errors():
+        kept = keep_logs(workdir, out / "logs")
+        log(f"logs kept in {kept} (errors.log, one log per process)")
+    shutil.rmtree(workdir, ignore_errors=True)
     if not (results.runs or results.skipped_modes or results.skipped_workloads):
         return status or 1
     meta = describe_run(argv, started, status, options, repeat, services, results, profiles)
@@ -203,6 +204,16 @@ def main(argv: list[str]) -> int:
     print(md.read_text())
     log(f"wrote {md} {js} and {len(charts)} charts")
     return status
+
+
+def keep_logs(workdir: Path, dest: Path) -> Path:
+    """Copy the processes' logs and configurations next to the report (the work folder goes)."""
+    for src in workdir.rglob("*"):
+        if src.is_file() and src.suffix in KEPT_SUFFIXES:
+            target = dest / src.relative_to(workdir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return dest
 
 
 def describe_run(argv, started: float, status: int, options: Options, repeat: int, services, results,

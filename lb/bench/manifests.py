@@ -17,6 +17,7 @@ Workloads need a server on each endpoint of the Service port they drive:
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def choose_targets(snapshot: Snapshot, paths=(), errors=()) -> BenchServices:
 def load_bench_services(paths) -> BenchServices:
     """Read the manifests as `lb run -f` does and choose the targets. Manifest errors are
     kept as messages: the valid objects still load, as in lb run."""
-    paths = tuple(str(p) for p in paths)
+    paths = tuple(os.path.abspath(p) for p in paths)     # lb run is started in another folder
     results = load_paths(paths)
     snapshot = build_snapshot(results)
     errors = tuple(str(d) for d in errors_of(snapshot.diagnostics))

@@ -35,6 +35,7 @@ from lb.render import render
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30.0
+READY_PER_SERVICE = 0.02       # lb takes ~35 s to start 10,000 Services today
 RULES_TIMEOUT = 600.0          # one iptables-restore / nft -f / ipvsadm-restore
 METRICS_ADDRESS = "127.0.0.1:10249"      # inside the lb namespace
 SCALE_FILE = "scale.yaml"
@@ -100,10 +101,11 @@ class Mode:
         if target is None:
             return
         ip, port = self.address(target)
-        res = self.probe.until(ip, port, READY_TIMEOUT, http=target is self.services.http)
+        timeout = READY_TIMEOUT + READY_PER_SERVICE * len(self.services.snapshot.services)
+        res = self.probe.until(ip, port, timeout, http=target is self.services.http)
         if not res.get("ok"):
             self.stop()
-            raise ModeFailed(f"{self.name}: {ip}:{port} not serving after {READY_TIMEOUT:.0f}s "
+            raise ModeFailed(f"{self.name}: {ip}:{port} not serving after {timeout:.0f}s "
                              f"({res.get('error')}; logs in {self.topo.workdir})")
 
     def _start(self) -> None:
