@@ -268,7 +268,7 @@ def test_quick_bench_measures_every_workload_for_lb_and_iptables_and_leaves_noth
         if harness.poll() is None:
             harness.kill()
     assert harness.returncode == 0, output[-3000:]
-    assert time.monotonic() - t0 < 60, output[-3000:]
+    assert time.monotonic() - t0 < 90, output[-3000:]      # ~30 s; the rest is room for a busy CI machine
     runs = json.loads((out / "runs.json").read_text())
     assert runs["meta"]["modes"] == ["lb", "iptables"]
     summary = runs["summary"]

@@ -2,8 +2,8 @@
 
 - one per load workload: a panel per metric, a bar per mode at the median, whiskers
   from the min to the max over the repeats;
-- scale: the time to program N Services and the p99 new-connection latency to the first
-  and last Service against N, log axes, one line per mode (whiskers: min–max).
+- scale: the time to program N Services and the p50 and p99 new-connection latency to
+  the first and last Service against N, log axes, one line per mode (whiskers: min–max).
 
 Reads report.summarize()'s output only, so a chart shows exactly the table's figures.
 """
@@ -80,19 +80,21 @@ def scale_chart(path: Path, modes: list[str], summary: dict) -> Path | None:
         return None
     plt = _pyplot()
     from matplotlib import ticker
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
     for mode in modes:
         per = summary[mode]["scale"]
         _curve(left, sizes, per, "program_s", label=mode, color=_color(mode))
-        _curve(right, sizes, per, "last_p99_ms", label=f"{mode}, last", color=_color(mode))
-        _curve(right, sizes, per, "first_p99_ms", label=f"{mode}, first", color=_color(mode), linestyle="--",
-               alpha=0.6)
+        for ax, pct in ((middle, 50), (right, 99)):
+            _curve(ax, sizes, per, f"last_p{pct}_ms", label=f"{mode}, last", color=_color(mode))
+            _curve(ax, sizes, per, f"first_p{pct}_ms", label=f"{mode}, first", color=_color(mode), linestyle="--",
+                   alpha=0.6)
         for n in sizes:
             if f"timeout_s@{n}" in per:
                 t = per[f"timeout_s@{n}"]["max"]
                 left.scatter([n], [t], marker="x", color=_color(mode), s=60)
                 left.annotate("timeout", (n, t), fontsize=7, xytext=(4, 4), textcoords="offset points")
     for ax, title, ylabel in ((left, "time to program, write to serving", "seconds"),
+                              (middle, "new connection p50 (first, last Service)", "ms"),
                               (right, "new connection p99 (first, last Service)", "ms")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -100,6 +102,7 @@ def scale_chart(path: Path, modes: list[str], summary: dict) -> Path | None:
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))    # labels within a decade
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: fmt(v)))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
