@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs the side-by-side benchmark (as root) and writes bench/results/<timestamp>.{md,json}.
-#   bench/run.sh                                # 3 rounds x 5 peers x 5 workloads, 1 worker
-#   bench/run.sh --workers 2 --peers lb,haproxy # any `lb bench` option
+# Runs the side-by-side benchmark (as root) and writes bench/results/<timestamp>/ (report.md, runs.json, charts).
+#   bench/run.sh                                # 3 repeats x every mode x every workload, 1 worker
+#   bench/run.sh --workers 2 --modes lb,haproxy # any `lb bench` option
 #   bench/run.sh --cleanup                      # namespaces left by a killed run
 # PYTHON picks the interpreter that has lb installed (default: .venv/bin/python, as .ci/run makes it, else python3).
 set -eu

@@ -1,130 +1,92 @@
-"""The load, always driven from the client namespace and always bounded in time and count.
+"""The load workloads, always driven from the client namespace, bounded in time and count.
 
-  bulk1, bulk8  iperf3 -c <bulk virtual server> -t S -P 1|8; received Gbit/s. The bulk
-                Service has one endpoint, so iperf3's control connection and its data
-                connections reach the same iperf3 server whatever the scheduler.
+  bulk1, bulkN  iperf3 -c <bulk target> -t S -P 1|N; received Gbit/s.
   cps           wrk -H 'Connection: close': each request on a new connection, so requests/s
                 is connections/s; p50/p99 from --latency (wrk's clock starts when the
-                request is written, so the handshake is not in the latency).
+                request is written, so the handshake with the load balancer is not in it).
   keepalive     wrk with persistent connections; requests/s and p50/p99.
-  idle          IDLE_CONNECTIONS connections opened at a bounded rate and held; the peer's
-                resident memory before and after gives bytes per connection.
+  idle          `idle_connections` connections opened at a bounded rate and held; the
+                load balancer's resident memory before and after gives bytes per connection.
 
-Each result also carries the peer's CPU time over the run (utime+stime of its processes)
-and the client's TcpExtTCPSynRetrans delta, which must stay 0: a retransmitted SYN costs
-a second and wrecks p99.
-
-`python -m lb.bench.workloads idle-client IP PORT N RATE HOLD` is the idle client.
+A workload is one Workload value in LOAD_WORKLOADS (scale lives in lb.bench.scale): its
+target (the Service port it drives: "http" or "bulk", lb.bench.manifests), the tools it
+needs, the metrics the report and charts show (the first is the chart's headline) and
+its run function, which returns one dict of figures. Each run also carries the
+lb.bench.accounting fields (CPU split, noise, SYN retransmits).
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
-import socket
-import subprocess
-import sys
+import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+from lb.bench.accounting import Meter, rss_bytes
 
 WRK_THREADS = 1
-WRK_CONNECTIONS = 64
-IDLE_CONNECTIONS = 9000
-IDLE_RATE = 3000          # connections opened per second
-IDLE_HOLD_MAX = 60.0      # the idle client closes everything after this long, whatever happens
+IDLE_RATE = 3000                 # connections opened per second
+IDLE_HOLD_MAX = 120.0            # the client agent closes them after this long, whatever happens
 IDLE_SETTLE_TIMEOUT = 15.0
-
-WATCHED_COUNTERS = ("TcpExtTCPSynRetrans", "TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtPAWSTimewait",
-                    "TcpExtTCPTimeouts", "TcpRetransSegs")
+RUN_SLACK = 30.0                 # seconds a load tool may take beyond its own duration
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """utime+stime of the processes (all their threads), in seconds."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
+@dataclass(frozen=True)
+class Options:
+    """What every workload is parameterised by (from the command line)."""
+    duration: int = 5
+    streams: int = 8
+    wrk_connections: int = 64
+    idle_connections: int = 9000
+    scale_sizes: tuple[int, ...] = (10, 100, 1000, 10000)
+    latency_samples: int = 300
+    workers: int = 1
 
 
-def rss_bytes(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
+@dataclass(frozen=True)
+class Metric:
+    field: str
+    label: str
+    higher_is_better: bool
 
 
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    vals = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (sum(vals) - vals[3] - vals[4]) / ticks, sum(vals) / ticks
+@dataclass(frozen=True)
+class RunContext:
+    topo: object
+    mode: object
+    probe: object
+    target: object           # lb.bench.manifests.Target
+    options: Options
+    services: object         # lb.bench.manifests.BenchServices
+    scale_plan: object = None    # lb.bench.scale.ScalePlan
 
 
-def _own_seconds() -> float:
-    """CPU time of the harness and of the children it has waited for (wrk, iperf3 -c)."""
-    import resource
-    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    target: str                                   # "http" or "bulk"
+    run: Callable[[RunContext], dict]
+    estimate: Callable[[Options], float]          # seconds, for the ETA
+    metrics: tuple[Metric, ...] = ()
+    tools: tuple[str, ...] = ()
+    skip_for: Callable[[object], str | None] = field(default=lambda mode: None)   # mode -> why not
+
+    def unavailable(self) -> str | None:
+        gone = [t for t in self.tools if not shutil.which(t)]
+        return f"{', '.join(gone)} not installed" if gone else None
 
 
-class Probe:
-    """Counters around one run: the peer's CPU time and the namespaces' TCP counters."""
-
-    def __init__(self, topo, peer):
-        self.topo, self.peer = topo, peer
-
-    def __enter__(self):
-        self.t0 = time.monotonic()
-        self.cpu0 = cpu_seconds(self.peer.pids())
-        self.ns_pids = self.topo.namespace_pids()
-        self.ns0 = cpu_seconds(self.ns_pids)
-        self.own0 = _own_seconds()
-        self.busy0, self.total0 = machine_busy_seconds()
-        self.client0 = self.topo.netstat("client")
-        self.lb0 = self.topo.netstat("lb")
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.monotonic() - self.t0
-        self.cpu = cpu_seconds(self.peer.pids()) - self.cpu0
-        busy1, total1 = machine_busy_seconds()
-        ours = cpu_seconds(self.ns_pids) - self.ns0 + _own_seconds() - self.own0
-        # CPU the machine spent on anything but this benchmark (other users of the box),
-        # as % of all CPUs: the noise under this run. Softirq work charged to idle or to
-        # ksoftirqd counts as foreign, so it is an upper bound.
-        self.foreign_pct = max(0.0, 100.0 * (busy1 - self.busy0 - ours) / max(total1 - self.total0, 1e-9))
-        client1, lb1 = self.topo.netstat("client"), self.topo.netstat("lb")
-        self.client = {k: client1.get(k, 0) - self.client0.get(k, 0) for k in WATCHED_COUNTERS}
-        self.lb = {k: lb1.get(k, 0) - self.lb0.get(k, 0) for k in WATCHED_COUNTERS}
-        return False
-
-    def fields(self, busy_seconds: float) -> dict:
-        out = {"syn_retrans": self.client["TcpExtTCPSynRetrans"],
-               "lb_listen_drops": self.lb["TcpExtListenDrops"],
-               "foreign_cpu_pct": round(self.foreign_pct, 1)}
-        if self.peer.proxy:
-            out["cpu_s"] = round(self.cpu, 3)
-            out["cpu_pct"] = round(100.0 * self.cpu / busy_seconds, 1)
-        return out
-
-
-def run_bulk(topo, peer, streams: int, duration: int) -> dict:
-    ip, port = peer.bulk()
+# -- bulk ----------------------------------------------------------------------------------
+def run_bulk(ctx: RunContext, streams: int) -> dict:
+    ip, port = ctx.mode.address(ctx.target)
+    duration = ctx.options.duration
     argv = ["iperf3", "-c", ip, "-p", str(port), "-t", str(duration), "-P", str(streams), "-J",
             "--connect-timeout", "3000"]
-    with Probe(topo, peer) as probe:
-        r = topo.run("client", argv, timeout=duration + 30)
+    with Meter(ctx.topo, ctx.mode) as meter:
+        r = ctx.topo.run("client", argv, timeout=duration + RUN_SLACK)
     try:
         data = json.loads(r.stdout)
     except json.JSONDecodeError:
@@ -133,9 +95,10 @@ def run_bulk(topo, peer, streams: int, duration: int) -> dict:
         return {"error": data["error"]}
     end = data["end"]
     return {"gbps": round(end["sum_received"]["bits_per_second"] / 1e9, 3),
-            "retransmits": end["sum_sent"].get("retransmits", 0), **probe.fields(duration)}
+            "retransmits": end["sum_sent"].get("retransmits", 0), **meter.fields()}
 
 
+# -- wrk -----------------------------------------------------------------------------------
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
@@ -160,29 +123,36 @@ def parse_wrk(out: str) -> dict:
     return res
 
 
-def run_wrk(topo, peer, duration: int, close: bool, threads: int = WRK_THREADS,
-            connections: int = WRK_CONNECTIONS) -> dict:
-    ip, port = peer.web()
-    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s", "--latency"]
+def run_wrk(ctx: RunContext, close: bool) -> dict:
+    ip, port = ctx.mode.address(ctx.target)
+    duration = ctx.options.duration
+    argv = ["wrk", "-t", str(WRK_THREADS), "-c", str(ctx.options.wrk_connections), "-d", f"{duration}s",
+            "--timeout", "5s", "--latency"]
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(f"http://{ip}:{port}/")
-    with Probe(topo, peer) as probe:
-        r = topo.run("client", argv, timeout=duration + 30)
+    with Meter(ctx.topo, ctx.mode) as meter:
+        r = ctx.topo.run("client", argv, timeout=duration + RUN_SLACK)
     res = parse_wrk(r.stdout)
     if "rps" not in res:
         return {"error": (r.stderr or r.stdout).strip()[:300]}
-    res.update(probe.fields(duration))
+    res.update(meter.fields())
+    if res.get("lb_cpu_s") is not None and res["rps"]:
+        res["lb_cpu_us_per_req"] = round(1e6 * res["lb_cpu_s"] / (res["rps"] * duration), 1)
+    if res["rps"]:
+        res["softirq_us_per_req"] = round(1e6 * res["softirq_s"] / (res["rps"] * duration), 1)
     return res
 
 
-def _established(topo, roles, port: int) -> list[int]:
-    """Established connections to port, per namespace."""
-    out = []
-    for role in roles:
-        r = topo.run(role, ["ss", "-Htn", "state", "established", f"( sport = :{port} )"], timeout=10)
-        out.append(len(r.stdout.splitlines()))
-    return out
+# -- idle ----------------------------------------------------------------------------------
+def _established(topo, target) -> int:
+    """Established connections at the target's endpoints (each endpoint host counted once
+    per endpoint port)."""
+    total = 0
+    for ip, port in sorted(set(target.endpoints)):
+        r = topo.run(topo.host_of(ip), ["ss", "-Htn", "state", "established", f"( sport = :{port} )"], timeout=10)
+        total += len(r.stdout.splitlines())
+    return total
 
 
 def _slab_object_size(name: str) -> int | None:
@@ -195,148 +165,62 @@ def _slab_object_size(name: str) -> int | None:
     return None
 
 
-def run_idle(topo, peer, count: int = IDLE_CONNECTIONS, rate: int = IDLE_RATE) -> dict:
-    """Hold `count` connections through the peer and read what they cost it."""
-    from lb.bench.peers import REPO
-    from lb.bench.topology import BACKEND_ROLES, PYTHON
-    if peer.name == "direct":
-        return {"skipped": "no proxy in the path"}
-    ip, port = peer.web()
-    rss0 = rss_bytes(peer.pids())
-    argv = ["ip", "netns", "exec", topo.ns("client"), PYTHON, "-m", "lb.bench.workloads", "idle-client",
-            ip, str(port), str(count), str(rate), str(IDLE_HOLD_MAX)]
-    client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=str(REPO), start_new_session=True)
-    topo.procs.append(client)
-    res: dict = {}
+def run_idle(ctx: RunContext) -> dict:
+    """Hold connections through the mode and read what they cost it."""
+    ip, port = ctx.mode.address(ctx.target)
+    rss0 = rss_bytes(ctx.mode.pids())
+    count = ctx.options.idle_connections
     try:
-        ready, _, _ = select.select([client.stdout], [], [], count / rate + 30)
-        line = client.stdout.readline() if ready else ""
-        if not line.startswith("ready"):
-            return {"error": f"idle client: {line.strip() or 'no answer'} {client.stderr.read()[:300] if client.poll() is not None else ''}"}
-        opened = int(line.split()[1])
+        held = ctx.probe.hold(ip, port, count, IDLE_RATE, IDLE_HOLD_MAX)
+        opened = held.get("opened", 0)
         deadline = time.monotonic() + IDLE_SETTLE_TIMEOUT
-        split = _established(topo, BACKEND_ROLES, port)
-        while sum(split) < opened and time.monotonic() < deadline:
+        at_backends = _established(ctx.topo, ctx.target)
+        while at_backends < opened and time.monotonic() < deadline:
             time.sleep(0.5)
-            split = _established(topo, BACKEND_ROLES, port)
+            at_backends = _established(ctx.topo, ctx.target)
         time.sleep(1.0)
-        rss1 = rss_bytes(peer.pids())
-        res = {"opened": opened, "at_backends": sum(split), "split": "/".join(map(str, split))}
-        if peer.proxy:
-            res.update(rss_before_mb=round(rss0 / 2**20, 1), rss_after_mb=round(rss1 / 2**20, 1),
-                       bytes_per_conn=round((rss1 - rss0) / max(opened, 1)))
-        elif peer.name == "dnat":
-            # Kernel memory, not a process's: each connection is one conntrack entry.
-            # (nf_conntrack_count also moves with entries of earlier runs expiring, so
-            # the entry size is reported, not a delta.)
-            res.update(bytes_per_conn=_slab_object_size("nf_conntrack"),
-                       note="kernel: one nf_conntrack slab object per connection, no socket in the lb namespace")
+        rss1 = rss_bytes(ctx.mode.pids())
     finally:
-        try:
-            client.stdin.close()
-        except OSError:
-            pass
-        topo.stop(client)
+        ctx.probe.release()
+    res: dict = {"opened": opened, "at_backends": at_backends}
+    if opened < count:
+        res["error"] = f"only {opened} of {count} connections opened"
+    if ctx.mode.proxy:
+        res.update(rss_before_mb=round(rss0 / 2**20, 1), rss_after_mb=round(rss1 / 2**20, 1),
+                   bytes_per_conn=round((rss1 - rss0) / max(opened, 1)))
+    else:
+        # Kernel memory, not a process's: each connection is one conntrack entry
+        # (nf_conntrack_count also moves with earlier entries expiring: the size is reported).
+        res.update(bytes_per_conn=_slab_object_size("nf_conntrack"),
+                   note="kernel: one nf_conntrack slab object per connection")
     return res
 
 
-PERF_FREQ = 499
-PROFILE_TOP_LINES = 40
+def _no_balancer(mode) -> str | None:
+    return "no load balancer in the path" if mode.name == "direct" else None
 
 
-def _rate(topo, peer, workload: str, duration: int):
-    if workload == "bulk8":
-        return run_bulk(topo, peer, 8, duration).get("gbps")
-    return run_wrk(topo, peer, duration, close=(workload == "cps")).get("rps")
+GBPS = Metric("gbps", "Gbit/s", True)
+RPS_CLOSE = Metric("rps", "new connections/s", True)
+RPS_KEEPALIVE = Metric("rps", "requests/s", True)
+P50 = Metric("p50_ms", "p50 latency (ms)", False)
+P99 = Metric("p99_ms", "p99 latency (ms)", False)
 
 
-def profile(topo, peer, duration: int, workload: str = "cps") -> dict:
-    """Two extra runs of `workload` (cps, keepalive or bulk8; not in the table): one under
-    `perf record -g` of the peer's processes, one under `strace -c -f`. Returns the perf
-    report (by object, then flat by symbol) and the syscall summary as text, and the
-    rate each run reached (both tools slow the peer; strace a lot)."""
-    pids = ",".join(str(p) for p in peer.pids())
-    if not pids:
-        return {"error": "no process to profile"}
-    out: dict = {"workload": workload}
-    data = topo.workdir / f"perf-{peer.name}.data"
-    perf = subprocess.Popen(["perf", "record", "-F", str(PERF_FREQ), "-g", "-o", str(data), "-p", pids,
-                             "--", "sleep", str(duration)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    topo.procs.append(perf)
-    out["rate_under_perf"] = _rate(topo, peer, workload, duration)
-    try:
-        perf.wait(duration + 30)
-    finally:
-        topo.stop(perf)
-    r = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,sym", "--stdio",
-                        "-g", "none", "--percent-limit", "0.5"], capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-    out["perf"] = "\n".join(lines[:PROFILE_TOP_LINES])
-    r = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso", "--stdio",
-                        "-g", "none", "--percent-limit", "0.5"], capture_output=True, text=True, timeout=300)
-    out["perf_dso"] = "\n".join(ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#"))
-    trace = topo.workdir / f"strace-{peer.name}.txt"
-    strace = subprocess.Popen(["timeout", "-s", "INT", str(duration), "strace", "-c", "-f", "-o", str(trace),
-                               "-p", pids], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    topo.procs.append(strace)
-    time.sleep(0.5)
-    out["rate_under_strace"] = _rate(topo, peer, workload, max(duration - 1, 1))
-    try:
-        strace.wait(duration + 30)
-    finally:
-        topo.stop(strace)
-    try:
-        out["strace"] = "\n".join(trace.read_text().splitlines()[:PROFILE_TOP_LINES // 2])
-    except OSError:
-        out["strace"] = "(no strace output)"
-    return out
+def _wrk_estimate(o: Options) -> float:
+    return o.duration + 1.5
 
 
-def idle_client(ip: str, port: int, count: int, rate: float, hold: float) -> int:
-    """Open `count` connections to ip:port at most `rate` per second, print 'ready <n>',
-    hold them until stdin closes or `hold` seconds pass, then close them all."""
-    import resource
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    socks: list[socket.socket] = []
-    poller = select.poll()
-    pending: dict[int, socket.socket] = {}
-    ok = 0
-    t0 = time.monotonic()
-    batch = 100
-    while len(socks) < count:
-        for _ in range(min(batch, count - len(socks))):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            s.connect_ex((ip, port))
-            socks.append(s)
-            pending[s.fileno()] = s
-            poller.register(s, select.POLLOUT)
-        deadline = time.monotonic() + 5.0
-        while pending and time.monotonic() < deadline:
-            for fd, _ in poller.poll(200):
-                s = pending.pop(fd)
-                poller.unregister(fd)
-                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-                    ok += 1
-        for fd in list(pending):
-            poller.unregister(fd)
-            pending.pop(fd)
-        pause = t0 + len(socks) / rate - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-    print(f"ready {ok} {time.monotonic() - t0:.2f}", flush=True)
-    select.select([sys.stdin], [], [], hold)
-    for s in socks:
-        s.close()
-    return 0
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "idle-client":
-        sys.exit(idle_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
-                             float(sys.argv[6])))
-    sys.exit("usage: python -m lb.bench.workloads idle-client IP PORT N RATE HOLD")
+LOAD_WORKLOADS = {w.name: w for w in (
+    Workload("bulk1", "bulk, 1 stream (iperf3)", "bulk", lambda ctx: run_bulk(ctx, 1),
+             lambda o: o.duration + 2.0, (GBPS,), ("iperf3",)),
+    Workload("bulkN", "bulk, N streams (iperf3 -P N)", "bulk", lambda ctx: run_bulk(ctx, ctx.options.streams),
+             lambda o: o.duration + 2.0, (GBPS,), ("iperf3",)),
+    Workload("cps", "new connections with close (wrk)", "http", lambda ctx: run_wrk(ctx, close=True),
+             _wrk_estimate, (RPS_CLOSE, P50, P99), ("wrk",)),
+    Workload("keepalive", "keep-alive requests (wrk)", "http", lambda ctx: run_wrk(ctx, close=False),
+             _wrk_estimate, (RPS_KEEPALIVE, P50, P99), ("wrk",)),
+    Workload("idle", "idle connections held", "http", run_idle,
+             lambda o: o.idle_connections / IDLE_RATE + 4.0, (Metric("bytes_per_conn", "bytes per connection", False),),
+             (), _no_balancer),
+)}
