@@ -68,7 +68,7 @@ class IdMaps:
         return self._reverse[space].get(ident)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RealServer:
     ep_id: int
     ip: str
@@ -76,7 +76,7 @@ class RealServer:
     weight: int = WEIGHT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VirtualServer:
     """One served address:port/protocol, as ipvsadm lists a virtual server."""
     protocol: str
@@ -99,14 +99,14 @@ class VirtualServer:
         return host_port(self.ip, self.port)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotServed:
     frontend: str            # "10.96.0.10:53/UDP"
     service: str
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Keyed rows: what lb.serve makes true, read-only. The core's table is `rows` +
     `frontends` (docs/internals.md); everything else is for listeners, addresses, reports."""
@@ -134,7 +134,7 @@ def build_plan(snapshot: Snapshot, ids: IdMaps, node_addresses: tuple[str, ...] 
     return Planner(ids, node_addresses, share_vip_ports).update(snapshot)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Frontend:
     """A frontend of a service's part: where it listens (ip: a node address for node ports)."""
     kind: str

@@ -15,13 +15,14 @@ DEFAULT_PORTS = parse_node_port_range("30000-32767")
 
 
 def svc(name, ns="study", type="ClusterIP", cluster_ip="", ports=((80, None),), path="a.yaml", doc=0,
-        families=(), policy=None, manifest=None):
+        families=(), policy=None, manifest=None, lb_node_ports=True):
     sps = tuple(ServicePort(name=(f"p{i}" if len(ports) > 1 else ""), protocol=(p[2] if len(p) > 2 else "TCP"),
                             port=p[0], target_port=p[0], node_port=p[1]) for i, p in enumerate(ports))
     ips = (cluster_ip,) if cluster_ip and cluster_ip != "None" else (("None",) if cluster_ip == "None" else ())
     return Service(namespace=ns, name=name, type=type, ports=sps, selector={"app": name},
                    cluster_ip=cluster_ip, cluster_ips=ips, ip_families=families, ip_family_policy=policy,
-                   source=Source.at(path, 1 + doc * 10, doc), manifest=manifest)
+                   source=Source.at(path, 1 + doc * 10, doc), manifest=manifest,
+                   allocate_load_balancer_node_ports=lb_node_ports)
 
 
 def run(services, nets=DEFAULT_NETS, ports=DEFAULT_PORTS):
@@ -206,8 +207,7 @@ def test_auto_node_ports_avoid_explicit_ones_and_stay_put():
 
 
 def test_cluster_ip_service_gets_no_node_port_and_load_balancer_does():
-    off = {"spec": {"allocateLoadBalancerNodePorts": False}}
-    got, _ = run([svc("c"), svc("lb", type="LoadBalancer"), svc("lb-off", type="LoadBalancer", manifest=off)])
+    got, _ = run([svc("c"), svc("lb", type="LoadBalancer"), svc("lb-off", type="LoadBalancer", lb_node_ports=False)])
     assert got["study/c"].ports[0].node_port is None
     assert got["study/lb"].ports[0].node_port >= 30086
     assert got["study/lb-off"].ports[0].node_port is None

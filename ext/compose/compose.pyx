@@ -103,19 +103,15 @@ cdef class _Builder:
     """Containers under construction; a mapping's pending key sits beside it."""
     cdef list stack
     cdef list keys
-    cdef list under           # the key each open container sits under (None: the root, a list item)
     cdef public object root
     cdef public dict first_key_lines     # id(mapping) -> 0-based line of its first key, depth <= 2
-    cdef public dict shallow_lines       # "spec", "spec.selector": 0-based lines of the top two levels
     cdef int nodes
 
     def __cinit__(self):
         self.stack = []
         self.keys = []
-        self.under = []
         self.root = None
         self.first_key_lines = {}
-        self.shallow_lines = {}
         self.nodes = 0
 
     cdef void add(self, object value, size_t line, int max_nodes) except *:
@@ -141,34 +137,25 @@ cdef class _Builder:
                 raise GiveUp("a duplicate key")
             if not top and depth <= 3:
                 self.first_key_lines[id(top)] = line
-            if depth == 1:
-                self.shallow_lines[value] = line
-            elif depth == 2 and self.under[1] is not None:
-                self.shallow_lines[f"{self.under[1]}.{value}"] = line
             self.keys[depth - 1] = value
         else:
             (<dict>top)[key] = value
             self.keys[depth - 1] = None
 
     cdef void open(self, object container, size_t line, int max_nodes) except *:
-        cdef Py_ssize_t depth = len(self.stack)
-        under = self.keys[depth - 1] if depth and type(self.stack[depth - 1]) is dict else None
         self.add(container, line, max_nodes)
         self.stack.append(container)
         self.keys.append(None)
-        self.under.append(under)
 
     cdef void close(self):
         self.stack.pop()
         self.keys.pop()
-        self.under.pop()
 
 
 def compose(bytes data, object resolve, int max_nodes=500000):
-    """(root, first_key_lines, shallow_lines) of the single document in data (UTF-8), or None
-    when the fast path does not serve it. first_key_lines: id(mapping) -> 0-based line of its
-    first key, for the mappings at the top and two levels down (a List's items);
-    shallow_lines: the 0-based lines of the fields of the top two levels ("spec.selector")."""
+    """(root, first_key_lines) of the single document in data (UTF-8), or None when the
+    fast path does not serve it. first_key_lines: id(mapping) -> 0-based line of its
+    first key, for the mappings at the top and two levels down (a List's items)."""
     cdef yaml_parser_t parser
     cdef yaml_event_t ev
     cdef _Builder b = _Builder()
@@ -221,4 +208,4 @@ def compose(bytes data, object resolve, int max_nodes=500000):
         if have_event:
             yaml_event_delete(&ev)
         yaml_parser_delete(&parser)
-    return b.root, b.first_key_lines, b.shallow_lines
+    return b.root, b.first_key_lines

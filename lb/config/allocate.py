@@ -276,9 +276,7 @@ def _wants_node_ports(svc: Service) -> bool:
         return True
     if svc.type != LOAD_BALANCER:
         return False
-    # not in the model: read the defaulted manifest (absent means true, the default)
-    spec = (svc.manifest or {}).get("spec") or {}
-    return spec.get("allocateLoadBalancerNodePorts", True) is not False
+    return svc.allocate_load_balancer_node_ports
 
 
 class _PortAllocator:

@@ -29,15 +29,17 @@ class BuildResult:
     warnings: list[v.FieldError] = field(default_factory=list)
 
 
-def build_objects(kind: str, obj: dict, source: Source, owned: bool = False) -> BuildResult:
+def build_objects(kind: str, obj: dict, source: Source, owned: bool = False,
+                  keep_manifest: bool = True) -> BuildResult:
     """owned: obj is the caller's to give away (the loader's fresh data); defaulting then
-    works on it in place instead of on a copy."""
+    works on it in place instead of on a copy. keep_manifest: objects carry the defaulted
+    manifest (kubectl -o yaml), else None."""
     builder = {"Service": _service, "Endpoints": _endpoints, "EndpointSlice": _endpoint_slice,
                "Pod": _pod, "Namespace": _namespace}[kind]
-    return builder(obj, source, owned)
+    return builder(obj, source, owned, keep_manifest)
 
 
-def _service(obj: dict, source: Source, owned: bool) -> BuildResult:
+def _service(obj: dict, source: Source, owned: bool, keep: bool = True) -> BuildResult:
     svc = default_service(obj, owned)
     errors = v.validate_service(svc) or default_ip_families(svc)
     if errors:
@@ -66,10 +68,11 @@ def _service(obj: dict, source: Source, owned: bool) -> BuildResult:
         session_affinity=spec["sessionAffinity"],
         affinity_timeout=spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] if client_ip else 0,
         publish_not_ready_addresses=bool(spec.get("publishNotReadyAddresses")),
+        allocate_load_balancer_node_ports=spec.get("allocateLoadBalancerNodePorts") is not False,
         external_traffic_policy=spec.get("externalTrafficPolicy"),
         internal_traffic_policy=spec.get("internalTrafficPolicy"),
         labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}),
-        source=source, manifest=svc)])
+        source=source, manifest=svc if keep else None)])
 
 
 def _target_ref(ref: dict | None) -> str | None:
@@ -78,7 +81,7 @@ def _target_ref(ref: dict | None) -> str | None:
     return None
 
 
-def _endpoints(obj: dict, source: Source, owned: bool) -> BuildResult:
+def _endpoints(obj: dict, source: Source, owned: bool, keep: bool = True) -> BuildResult:
     """One EndpointSet per subset and address family, as the mirroring controller
     splits them into slices; notReadyAddresses become ready=False, serving=False."""
     eps = default_endpoints(obj, owned)
@@ -98,11 +101,11 @@ def _endpoints(obj: dict, source: Source, owned: bool) -> BuildResult:
         for family in sorted(by_family):
             out.append(EndpointSet(namespace=meta["namespace"], service_name=meta["name"], kind="Endpoints",
                                    name=meta["name"], address_type=family, addresses=tuple(by_family[family]),
-                                   ports=ports, source=source, manifest=eps))
+                                   ports=ports, source=source, manifest=eps if keep else None))
     return BuildResult(objects=out)
 
 
-def _endpoint_slice(obj: dict, source: Source, owned: bool) -> BuildResult:
+def _endpoint_slice(obj: dict, source: Source, owned: bool, keep: bool = True) -> BuildResult:
     """One EndpointSet. Conditions as kube-proxy reads them: ready nil => true,
     serving nil => ready, terminating nil => false; only the first address of an
     endpoint is used; FQDN slices and slices without a Service label are ignored."""
@@ -139,11 +142,12 @@ def _endpoint_slice(obj: dict, source: Source, owned: bool) -> BuildResult:
                   for p in es.get("ports") or [] if p.get("port") is not None)
     result.objects.append(EndpointSet(namespace=meta["namespace"], service_name=service, kind="EndpointSlice",
                                       name=meta["name"], address_type=es["addressType"],
-                                      addresses=tuple(addresses), ports=ports, source=source, manifest=es))
+                                      addresses=tuple(addresses), ports=ports, source=source,
+                                      manifest=es if keep else None))
     return result
 
 
-def _pod(obj: dict, source: Source, owned: bool) -> BuildResult:
+def _pod(obj: dict, source: Source, owned: bool, keep: bool = True) -> BuildResult:
     pod = default_pod(obj, owned)
     errors = v.validate_pod(pod)
     if errors:
@@ -166,10 +170,10 @@ def _pod(obj: dict, source: Source, owned: bool) -> BuildResult:
         namespace=meta["namespace"], name=meta["name"], labels=dict(meta.get("labels") or {}), ips=ips,
         ready=ready, terminating=bool(meta.get("deletionTimestamp")), phase=status.get("phase"),
         node_name=spec.get("nodeName"), hostname=spec.get("hostname"), subdomain=spec.get("subdomain"),
-        container_ports=ports, source=source, manifest=pod)])
+        container_ports=ports, source=source, manifest=pod if keep else None)])
 
 
-def _namespace(obj: dict, source: Source, owned: bool) -> BuildResult:
+def _namespace(obj: dict, source: Source, owned: bool, keep: bool = True) -> BuildResult:
     errors = v.validate_namespace(obj)
     if errors:
         return BuildResult(errors=errors)

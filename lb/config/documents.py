@@ -76,7 +76,6 @@ class Parsed:
     lines: dict[str, int] | None = None
     duplicates: list[str] = field(default_factory=list)
     root_line: int = 0      # 0-based line where the document's node starts (slow path)
-    shallow: dict[str, int] | None = None   # fast path: lines of the top two levels' fields
 
 
 def split(text: str) -> list[tuple[int, str]] | None:
@@ -142,8 +141,8 @@ def compose(text: str) -> Parsed | None:
     if _compose is not None:
         fast = _compose.compose(text.encode(), resolve_plain, MAX_NODES)   # None: not a text for the fast path
         if fast is not None:
-            root, first_lines, shallow = fast
-            return Parsed(root, first_lines, shallow=shallow)
+            root, first_lines = fast
+            return Parsed(root, first_lines)
     return compose_with_lines(text)
 
 

@@ -116,14 +116,16 @@ def _walk(folder: str) -> Iterable[str]:
 class _Read:
     """What one document yielded, with lines relative to its Document (moved, not rebuilt).
     numbered: a message names the document's number, so a move renumbers it: read it again."""
-    __slots__ = ("document", "objects", "diagnostics", "skipped", "made_at", "numbered")
+    __slots__ = ("document", "objects", "diagnostics", "skipped", "made_at", "numbered", "keep_manifests")
 
-    def __init__(self, document: Document):
+    def __init__(self, document: Document, keep_manifests: bool = True):
         self.document = document
         self.numbered = False
-        self.objects: list[ManifestObject] = []
-        self.diagnostics: list[Diagnostic] = []
-        self.skipped: list[tuple[int, str]] = []      # (line, text after "file:line: ")
+        self.keep_manifests = keep_manifests      # objects carry their defaulted manifest (kubectl -o yaml)
+        # tuples, empty ones shared: 20,000 documents would otherwise hold 60,000 lists
+        self.objects: tuple[ManifestObject, ...] = ()
+        self.diagnostics: tuple[Diagnostic, ...] = ()
+        self.skipped: tuple[tuple[int, str], ...] = ()    # (line, text after "file:line: ")
         self.made_at = document.line                 # the document's line when diagnostics were made
 
 
@@ -136,18 +138,27 @@ class _Piece:
 
 
 class _FileState:
-    """A file's text and documents as last read; a re-read touches only what an edit changed."""
-    __slots__ = ("file", "text", "pieces")
+    """A file's documents as last read; a re-read touches only what an edit changed. The text
+    is not kept whole (its documents' texts hold it): it is joined again when compared."""
+    __slots__ = ("file", "lead", "pieces", "length")
 
     def __init__(self, file: File, text: str, pieces: list[_Piece]):
-        self.file, self.text, self.pieces = file, text, pieces
+        self.file, self.pieces, self.length = file, pieces, len(text)
+        self.lead = text[:pieces[0].offset] if pieces else text     # comments before the first document
+
+    @property
+    def text(self) -> str:
+        return self.lead + "".join(p.text for p in self.pieces)
 
 
 class ManifestReader:
-    """Reads manifest files and remembers each file's documents."""
+    """Reads manifest files and remembers each file's documents. keep_manifests: objects keep
+    their defaulted manifest (what `lb get -o yaml` prints); a running lb does without them
+    (they are most of a Service's memory)."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_FILE_BYTES):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_FILE_BYTES, keep_manifests: bool = True):
         self.max_bytes = max_bytes
+        self.keep_manifests = keep_manifests
         self._files: dict[str, _FileState] = {}
         self.stdin: FileResult | None = None     # `-f -`: read once, the first time (lb run reloads files only)
 
@@ -220,15 +231,15 @@ class ManifestReader:
             # YAML refuses tabs as indentation: make them spaces, lines unchanged.
             text = text.replace("\t", " ")
         old = self._files.get(path)
-        if old is not None and old.text == text:
+        if old is not None and old.length == len(text) and old.text == text:
             reads = [p.read for p in old.pieces]
             old.file.mtime = mtime
         elif documents.whole_file(text):
             self._files.pop(path, None)
-            reads = _read_stream(File(path, mtime), text)
+            reads = _read_stream(File(path, mtime), text, self.keep_manifests)
         else:
             state = self._reread(old, text, mtime) if old is not None else None
-            state = state or _read_all(File(path, mtime), text, documents.split(text), old)
+            state = state or _read_all(File(path, mtime), text, documents.split(text), old, self.keep_manifests)
             self._files[path] = state
             reads = [p.read for p in state.pieces]
         objects = tuple(obj for r in reads for obj in r.objects)
@@ -243,17 +254,18 @@ class ManifestReader:
         pieces = old.pieces
         if len(pieces) < 2:
             return None
-        prefix = _common_prefix(old.text, text)
-        suffix = _common_suffix(old.text, text, prefix)
+        old_text = old.text
+        prefix = _common_prefix(old_text, text)
+        suffix = _common_suffix(old_text, text, prefix)
         starts = [p.offset for p in pieces]
         # The first piece the edit may change: the one it starts in, or the one before when it
         # starts right at a piece's marker (that piece would grow over it).
         first = bisect.bisect_left(starts, prefix) - 1
-        old_end = len(old.text) - suffix
+        old_end = len(old_text) - suffix
         last = max(bisect.bisect_left(starts, old_end + 1), first + 1)     # the first piece after it
         if first < 1 or last >= len(pieces):
             return None          # the edit reaches the file's first or last piece: split all
-        growth = len(text) - len(old.text)
+        growth = len(text) - len(old_text)
         region_start = pieces[first].offset
         region_end = pieces[last].offset + growth
         if (region_end <= region_start or text[region_end - 1] != "\n"
@@ -271,7 +283,8 @@ class ManifestReader:
         out = pieces[:first]
         index = first
         for offset, piece in middle:
-            out.append(_Piece(region_start + offset, piece, _reuse(reusable, file, piece, index, line + 1)))
+            out.append(_Piece(region_start + offset, piece,
+                              _reuse(reusable, file, piece, index, line + 1, self.keep_manifests)))
             line += piece.count("\n")
             index += 1
         shift_lines = line + 1 - pieces[last].read.document.line
@@ -282,12 +295,13 @@ class ManifestReader:
             doc.index += shift_index
             p.offset += growth
             if shift_index and p.read.numbered:
-                p.read = _read_document(Document(file, doc.index, doc.line, p.text))
+                p.read = _read_document(Document(file, doc.index, doc.line, p.text), self.keep_manifests)
             out.append(p)
         return _FileState(file, text, out)
 
 
-def _reuse(reusable: dict[str, list[_Read]], file: File, piece: str, index: int, line: int) -> _Read:
+def _reuse(reusable: dict[str, list[_Read]], file: File, piece: str, index: int, line: int,
+           keep_manifests: bool) -> _Read:
     """The read of a document with this text from before (moved to index and line), else a new one."""
     candidates = reusable.get(piece)
     if candidates:
@@ -296,10 +310,11 @@ def _reuse(reusable: dict[str, list[_Read]], file: File, piece: str, index: int,
             doc = read.document
             doc.index, doc.line = index, line
             return read
-    return _read_document(Document(file, index, line, piece))
+    return _read_document(Document(file, index, line, piece), keep_manifests)
 
 
-def _read_all(file: File, text: str, pieces: list[tuple[int, str]], old: _FileState | None) -> _FileState:
+def _read_all(file: File, text: str, pieces: list[tuple[int, str]], old: _FileState | None,
+              keep_manifests: bool) -> _FileState:
     """One read per document, parsing only the texts not read last time."""
     reusable: dict[str, list[_Read]] = {}
     for p in old.pieces if old is not None else ():
@@ -311,7 +326,7 @@ def _read_all(file: File, text: str, pieces: list[tuple[int, str]], old: _FileSt
     offset = 0
     for index, (line, piece) in enumerate(pieces):
         offset = text.index(piece, offset) if piece else offset
-        out.append(_Piece(offset, piece, _reuse(reusable, file, piece, index, line + 1)))
+        out.append(_Piece(offset, piece, _reuse(reusable, file, piece, index, line + 1, keep_manifests)))
         offset += len(piece)
     return _FileState(file, text, out)
 
@@ -368,40 +383,40 @@ def _shifted(read: _Read) -> list[Diagnostic]:
     delta = read.document.line - read.made_at
     if not delta or not read.diagnostics:
         return read.diagnostics
-    read.diagnostics = [Diagnostic(d.severity, d.path, d.line + delta if d.line else 0, d.message, d.field,
-                                   d.kind, d.namespace, d.name, d.column) for d in read.diagnostics]
+    read.diagnostics = tuple(Diagnostic(d.severity, d.path, d.line + delta if d.line else 0, d.message, d.field,
+                                        d.kind, d.namespace, d.name, d.column, d.reason) for d in read.diagnostics)
     read.made_at = read.document.line
     return read.diagnostics
 
 
 # --- one document's objects ---------------------------------------------------------
 
-def _read_document(document: Document) -> _Read:
-    read = _Read(document)
+def _read_document(document: Document, keep_manifests: bool = True) -> _Read:
+    read = _Read(document, keep_manifests)
     try:
         parsed = documents.compose(document.text)
     except YAMLProblem as e:
-        read.diagnostics.append(_error(document.path, document.line + e.line - 1 if e.line else 0, str(e),
-                                       e.column))
+        read.diagnostics += (_error(document.path, document.line + e.line - 1 if e.line else 0, str(e),
+                                       e.column),)
         return read
     _objects_of(read, parsed)
     return read
 
 
-def _read_stream(file: File, text: str) -> list[_Read]:
+def _read_stream(file: File, text: str, keep_manifests: bool = True) -> list[_Read]:
     """A file that documents.split() could not cut: its documents one by one, lines relative
     to the file; those before a YAML error still count."""
     reads: list[_Read] = []
     index = 0
     try:
         for parsed in documents.compose_stream(text):
-            read = _Read(Document(file, index, 1, lines=(parsed.lines if parsed else None) or {}))
+            read = _Read(Document(file, index, 1, lines=(parsed.lines if parsed else None) or {}), keep_manifests)
             _objects_of(read, parsed)
             reads.append(read)
             index += 1
     except YAMLProblem as e:
         read = _Read(Document(file, index, 1, lines={}))
-        read.diagnostics.append(_error(file.path, e.line, str(e), e.column))
+        read.diagnostics += (_error(file.path, e.line, str(e), e.column),)
         reads.append(read)
     return reads
 
@@ -416,8 +431,8 @@ def _objects_of(read: _Read, parsed) -> None:
         if parsed.lines is None:          # the fast path keeps no marks: ask the slow one where
             parsed = documents.compose_with_lines(doc.text) or parsed
         line = doc.line + parsed.root_line
-        read.diagnostics.append(_error(doc.path, line, f"document {doc.index + 1} is {what}, not a Kubernetes "
-                                       "object (a mapping with apiVersion and kind)"))
+        read.diagnostics += (_error(doc.path, line, f"document {doc.index + 1} is {what}, not a Kubernetes "
+                                       "object (a mapping with apiVersion and kind)"),)
         read.numbered = True
         return
     _object_or_list(read, parsed, root, "", None, 0)
@@ -441,9 +456,9 @@ def _list(read: _Read, parsed, obj: dict, kind: str, items: list, prefix: str, d
         where = f"{prefix}.items[{i}]" if prefix else f"items[{i}]"
         line = doc.line + (doc.field_line(where) or 0)
         if not isinstance(item, dict):
-            read.diagnostics.append(_error(doc.path, line, f"items of a {kind} must be Kubernetes objects (mappings)"))
+            read.diagnostics += (_error(doc.path, line, f"items of a {kind} must be Kubernetes objects (mappings)"),)
         elif depth + 1 >= MAX_LIST_DEPTH and str(item.get("kind", "")).endswith("List"):
-            read.diagnostics.append(_error(doc.path, line, f"Lists nested more than {MAX_LIST_DEPTH} deep"))
+            read.diagnostics += (_error(doc.path, line, f"Lists nested more than {MAX_LIST_DEPTH} deep"),)
         else:
             _object_or_list(read, parsed, item, where, inherit, depth + 1)
 
@@ -462,17 +477,17 @@ def _object(read: _Read, parsed, obj: dict, prefix: str, inherit) -> None:
                if not value or not isinstance(value, str)]
     if missing:
         text = missing[0] if len(missing) == 1 else "[" + ", ".join(missing) + "]"
-        read.diagnostics.append(_error(doc.path, source.line, f"error validating data: {text}"))
+        read.diagnostics += (_error(doc.path, source.line, f"error validating data: {text}"),)
         return
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     name = meta.get("name") if isinstance(meta.get("name"), str) else ""
     namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
     if kind not in KINDS:
         shown = f"{namespace}/{name}" if namespace else name
-        read.skipped.append((offset, f'skipped {api_version} {kind} "{shown}"'))
+        read.skipped += ((offset, f'skipped {api_version} {kind} "{shown}"'),)
     elif api_version not in KINDS[kind]:
-        read.diagnostics.append(_error(doc.path, source.line,
-                                       f'no matches for kind "{kind}" in version "{api_version}"'))
+        read.diagnostics += (_error(doc.path, source.line,
+                                       f'no matches for kind "{kind}" in version "{api_version}"'),)
     else:
         scope = None if kind == "Namespace" else namespace or "default"
         duplicates = [d[len(prefix) + 1:] if prefix else d for d in parsed.duplicates
@@ -493,11 +508,12 @@ def _accept(read: _Read, obj: dict, source: Source, kind: str, api_version: str,
         # The API server cannot decode such an object, so nothing more is checked.
         diagnostics += [naming.diag(source, ERROR, f, m) for f, m in wrong_types]
     else:
-        result = build_objects(kind, obj, source, owned=True)
+        result = build_objects(kind, obj, source, owned=True, keep_manifest=read.keep_manifests)
         diagnostics += [naming.diag(source, WARNING, f, m) for f, m in result.warnings]
         diagnostics += [naming.diag(source, ERROR, f, m) for f, m in result.errors]
-        read.objects += result.objects
-    read.diagnostics += diagnostics
+        read.objects += tuple(result.objects)
+    if diagnostics:
+        read.diagnostics += tuple(diagnostics)
 
 
 @dataclass(frozen=True)

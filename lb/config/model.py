@@ -26,7 +26,7 @@ DEFAULT_AFFINITY_TIMEOUT = 10800   # v1.DefaultClientIPServiceAffinitySeconds, a
 TCP, UDP, SCTP = "TCP", "UDP", "SCTP"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServicePort:
     name: str                 # "" when the Service has a single unnamed port
     protocol: str             # TCP, UDP or SCTP
@@ -36,7 +36,7 @@ class ServicePort:
     app_protocol: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Service:
     namespace: str
     name: str
@@ -55,6 +55,7 @@ class Service:
     session_affinity: str = AFFINITY_NONE
     affinity_timeout: int = 0                     # ClientIP timeoutSeconds (defaulted); 0: no affinity
     publish_not_ready_addresses: bool = False
+    allocate_load_balancer_node_ports: bool = True
     external_traffic_policy: str | None = None
     internal_traffic_policy: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -71,7 +72,7 @@ class Service:
         return self.cluster_ip == HEADLESS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EndpointPort:
     name: str        # "" when unnamed
     port: int
@@ -99,7 +100,7 @@ class Endpoint:
         return host_port(self.ip, self.port)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EndpointSet:
     """One Endpoints subset or one EndpointSlice, normalised: every address serves
     every port. Endpoints' notReadyAddresses become ready=False."""
@@ -114,14 +115,14 @@ class EndpointSet:
     manifest: Mapping | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContainerPort:
     name: str | None
     container_port: int
     protocol: str = TCP
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pod:
     namespace: str
     name: str
@@ -138,7 +139,7 @@ class Pod:
     manifest: Mapping | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Namespace:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)

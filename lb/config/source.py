@@ -19,7 +19,7 @@ class File:
 
 
 class Document:
-    __slots__ = ("file", "index", "line", "text", "_lines", "shallow")
+    __slots__ = ("file", "index", "line", "text", "_lines")
 
     def __init__(self, file: File, index: int, line: int, text: str = "", lines: dict[str, int] | None = None):
         self.file = file
@@ -27,7 +27,6 @@ class Document:
         self.line = line          # 1-based line of the document's first line in the file
         self.text = text          # the document's own text, for field lines on demand
         self._lines = lines       # field path -> line relative to `line`, 0-based; None: not yet
-        self.shallow: dict[str, int] | None = None    # the fast path's lines of "spec", "spec.selector"
 
     @property
     def path(self) -> str:
@@ -39,8 +38,6 @@ class Document:
 
     def field_line(self, path: str) -> int | None:
         """0-based line of a field path ("items[2].spec.ports[0].port") inside the document."""
-        if self._lines is None and self.shallow is not None and path.count(".") <= 1 and "[" not in path:
-            return self.shallow.get(path)
         if self._lines is None:
             from lb.config.documents import field_lines_of
             self._lines = field_lines_of(self.text) if self.text else {}

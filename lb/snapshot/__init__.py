@@ -24,7 +24,7 @@ FRONTEND_LOAD_BALANCER = "loadBalancer"   # spec.loadBalancerIP and status ingre
 FRONTEND_NODE_PORT = "nodePort"           # ip "" means every node address (--nodeport-addresses)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResolvedPort:
     """One Service port and the endpoints kube-proxy would see for it."""
     port: ServicePort
@@ -32,7 +32,7 @@ class ResolvedPort:
     usable: tuple[Endpoint, ...]      # what traffic goes to: ready, else serving+terminating (kube-proxy fallback)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Frontend:
     """A virtual server: one address:port/protocol that leads to one service port."""
     kind: str          # FRONTEND_*
@@ -43,7 +43,7 @@ class Frontend:
     port_name: str     # the ServicePort's name ("" when unnamed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     service: Service
     ports: tuple[ResolvedPort, ...]
@@ -61,7 +61,7 @@ class ServiceView:
             for rp in self.ports)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServicePortView:
     """One service port as kube-proxy sees it (a ServicePortName): its virtual servers and endpoints."""
     service: Service
@@ -146,7 +146,7 @@ class ServicePortView:
         return ServicePortView(self.service, resolved, frontends, version)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     generation: int
     services: tuple[ServiceView, ...]          # sorted by (namespace, name)

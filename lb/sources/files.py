@@ -48,7 +48,7 @@ class ManifestFiles:
     def __init__(self, settings: ManifestSettings):
         self.settings = settings
         self.book = FileBook()
-        self.reader = ManifestReader()
+        self.reader = ManifestReader(keep_manifests=False)
         self.builder = SnapshotBuilder(settings)
         self.snapshot: Snapshot | None = None
 
