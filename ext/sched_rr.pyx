@@ -7,27 +7,26 @@
 # Ineligible endpoints (weight 0: draining or unhealthy) are skipped, as IPVS rr skips
 # weight-0 dests: the scan goes forward from the cursor, at most n steps, and the cursor then
 # moves past the endpoint taken, so the one after a skipped endpoint does not get its turn
-# too. Weights above 0 are otherwise ignored (wrr would use them).
+# too. Endpoints in the pick's avoid list (the one that just failed, those slow start turned
+# away) are skipped the same way. Weights above 0 are otherwise ignored (wrr uses them).
+# pick: O(1) while the endpoint at the cursor is eligible, O(n) scan otherwise.
 
 
-cdef int _rr_pick(uint64_t *cursor, lb_endpoint *eps, int n) noexcept nogil:
-    """Index of the next eligible endpoint among eps[0..n), -1 when none is (n may be 0).
+cdef int _rr_pick(uint64_t *cursor, const lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
+    """Index of the next pickable endpoint of sp, -1 when none is eligible (n_eps may be 0).
     Any thread: one atomic add, and a second one only when endpoints were skipped."""
     cdef uint64_t c
-    cdef int i, k
-    if n <= 0:
+    cdef int i, k = 0
+    if sp.n_eps <= 0:
         return -1
     c = lb_fetch_add_u64(cursor, 1)
-    i = <int>(c % <uint64_t>n)
-    for k in range(n):
-        if _ep_eligible(&eps[i]):
-            if k:
-                lb_fetch_add_u64(cursor, <uint64_t>k)
-            return i
-        i += 1
-        if i == n:
-            i = 0
-    return -1
+    i = <int>(c % <uint64_t>sp.n_eps)
+    if _ep_pickable(sp, ctx, i):
+        return i
+    i = _sched_scan(sp, ctx, i, &k)
+    if k:
+        lb_fetch_add_u64(cursor, <uint64_t>k)
+    return i
 
 
 cdef int _rr_init(lb_sp *sp) noexcept nogil:
@@ -40,7 +39,7 @@ cdef int _rr_update(lb_sp *sp, lb_sp *old) noexcept nogil:
 
 
 cdef int _rr_sched_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
-    return _rr_pick(&sp.state.rr, sp.eps, sp.n_eps)
+    return _rr_pick(&sp.state.cursor, sp, ctx)
 
 
 cdef void _rr_done(lb_sp *sp) noexcept nogil:
@@ -61,17 +60,19 @@ cdef class RoundRobinCursor:
         <= 0 not eligible, None all eligible. None when no endpoint is eligible."""
         cdef int k = len(weights) if weights is not None else (self._n if n is None else n)
         cdef lb_sp *row
+        cdef lb_pick_ctx ctx
         cdef int i
         if k <= 0:
             raise ValueError("RoundRobinCursor.next: need at least one endpoint")
+        memset(&ctx, 0, sizeof(ctx))
         row = _row_scratch(range(k), weights, NULL)
         try:
-            i = _rr_pick(&self._cursor, row.eps, row.n_eps)
+            i = _rr_pick(&self._cursor, row, &ctx)
         finally:
             free(row)
         return None if i < 0 else i
 
 
-cdef lb_sched_ops SCHED_RR = lb_sched_ops(name="rr", init=_rr_init, update=_rr_update,
-                                          pick=_rr_sched_pick, done=_rr_done)
+cdef lb_sched_ops SCHED_RR = lb_sched_ops(name="rr", flags=0, options=0, init=_rr_init,
+                                          update=_rr_update, pick=_rr_sched_pick, done=_rr_done)
 _sched_register(&SCHED_RR)
