@@ -57,3 +57,12 @@ ctypedef struct lb_slots:
     # (sched_slowstart.pyx): the first fallback of a client slow start turned away, so that it
     # stays where it was until admitted. NULL when no endpoint was in slow start.
     uint16_t *settled
+
+# The eligible endpoints of a row whose slots are being built (_eligible_new), with scratch
+# space for the scheduler, in one allocation.
+ctypedef struct lb_eligible:
+    int m                       # how many endpoints have sched_weight > 0
+    int ramping                 # how many of those were in slow start at build (_ep_ramping)
+    int *idx                    # their indices into the row's eps, in row order
+    uint64_t *w                 # their weights divided by the weights' greatest common divisor
+    void *extra                 # the scheduler's scratch, zeroed: (n_eps + 1) x extra_size bytes

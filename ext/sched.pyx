@@ -60,26 +60,26 @@ cdef inline bint _ep_pickable(const lb_sp *sp, const lb_pick_ctx *ctx, int i) no
     return _ep_eligible(&sp.eps[i]) and (ctx.n_avoid == 0 or not _avoided(ctx, sp.eps[i].ep_id))
 
 
-cdef int _sched_scan(const lb_sp *sp, const lb_pick_ctx *ctx, int start, int *steps) noexcept nogil:
-    """The first pickable endpoint at or after start (wrapping), with steps set to how many
-    places after start it is; when every eligible endpoint is avoided, the first of those.
-    -1 when none is eligible (n_eps may be 0; start is taken modulo n_eps). O(n)."""
-    cdef int i, k, fallback = -1, fsteps = 0
+cdef int _sched_scan(const lb_sp *sp, const lb_pick_ctx *ctx, int start, uint64_t *cursor) noexcept nogil:
+    """The first pickable endpoint at or after start (wrapping); when every eligible endpoint
+    is avoided, the first of those. -1 when none is eligible (n_eps may be 0; start is taken
+    modulo n_eps). cursor (rr's, or NULL): moved on by the endpoints skipped. O(n)."""
+    cdef int i, k, fallback = -1, fallback_k = 0
     if sp.n_eps <= 0:
         return -1
     i = start % sp.n_eps
     for k in range(sp.n_eps):
         if _ep_eligible(&sp.eps[i]):
             if ctx.n_avoid == 0 or not _avoided(ctx, sp.eps[i].ep_id):
-                if steps != NULL:
-                    steps[0] = k
-                return i
+                fallback = i
+                fallback_k = k
+                break
             if fallback < 0:
                 fallback = i
-                fsteps = k
+                fallback_k = k
         i += 1
         if i == sp.n_eps:
             i = 0
-    if steps != NULL:
-        steps[0] = fsteps
+    if cursor != NULL and fallback_k:
+        lb_fetch_add_u64(cursor, <uint64_t>fallback_k)
     return fallback

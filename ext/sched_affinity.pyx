@@ -128,12 +128,8 @@ cdef class AffinityTable:
         cdef lb_pick_ctx ctx
         cdef lb_sp *row
         cdef int idx
-        memset(&ctx, 0, sizeof(ctx))
-        if _ip16_parse(client_ip, ctx.client_ip) < 0:
-            raise ValueError(f"not an IP address: {client_ip!r}")
-        ctx.now = now_ns
-        ctx.failed = reset
-        ctx.failed_ep_id = -1
+        _hook_ctx(&ctx, client_ip, 0, now_ns, None)
+        ctx.failed = reset          # as kube-proxy's reset: no endpoint to avoid
         row = _row_scratch(endpoints, weights, self._state)
         try:
             row.affinity_ns = self._timeout

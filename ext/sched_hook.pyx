@@ -4,6 +4,24 @@
 # workers or sockets; tests/test_sched_*.py compare its answers with lb/schedulers/.
 
 
+cdef int _hook_ctx(lb_pick_ctx *ctx, object client_ip, uint16_t client_port, uint64_t now,
+                   object failed_ep_id) except -1:
+    """A pick context as forward.pyx's _pick makes one, for the test hooks; failed_ep_id: the
+    endpoint whose connect just failed, or None."""
+    memset(ctx, 0, sizeof(lb_pick_ctx))
+    if _ip16_parse(client_ip, ctx.client_ip) < 0:
+        raise ValueError(f"not an IP address: {client_ip!r}")
+    ctx.client_port = client_port
+    ctx.now = now
+    ctx.failed_ep_id = -1
+    if failed_ep_id is not None:
+        ctx.failed = 1
+        ctx.failed_ep_id = failed_ep_id
+        ctx.avoid[0] = failed_ep_id
+        ctx.n_avoid = 1
+    return 0
+
+
 cdef class Scheduler:
     """One service port's scheduler, driven through the core's own functions. Times are
     integer nanoseconds (CLOCK_MONOTONIC in the core); endpoints are (ep_id, ip, port, weight)
@@ -66,16 +84,7 @@ cdef class Scheduler:
         cdef lb_pick_ctx ctx
         cdef lb_sp *sp = _sp_find(self._t, 1)
         cdef int i
-        memset(&ctx, 0, sizeof(ctx))
-        if _ip16_parse(client_ip, ctx.client_ip) < 0:
-            raise ValueError(f"not an IP address: {client_ip!r}")
-        ctx.client_port = client_port
-        ctx.now = now_ns
-        if failed_ep_id is not None:
-            ctx.failed = 1
-            ctx.failed_ep_id = failed_ep_id
-            ctx.avoid[0] = failed_ep_id
-            ctx.n_avoid = 1
+        _hook_ctx(&ctx, client_ip, client_port, now_ns, failed_ep_id)
         i = _affinity_pick(sp, &ctx) if sp.affinity_ns else _sched_pick(sp, &ctx)
         return None if i < 0 else sp.eps[i].ep_id
 
@@ -98,8 +107,7 @@ cdef class Scheduler:
         cdef lb_sp *sp = _sp_find(self._t, 1)
         cdef uint64_t t0, t1
         cdef int k, sink = 0
-        memset(&ctx, 0, sizeof(ctx))
-        _ip16_parse("10.1.0.0", ctx.client_ip)
+        _hook_ctx(&ctx, "10.1.0.0", 0, 0, None)
         with nogil:
             t0 = _clock_ns(CLOCK_MONOTONIC)
             for k in range(n):

@@ -67,48 +67,41 @@ cdef void _mh_populate(uint16_t *table, uint32_t size, _mh_ep *eps, int m) noexc
 
 cdef int _mh_init(lb_sp *sp) noexcept nogil:
     cdef uint32_t size = sp.opts.table_size if sp.opts.table_size else LB_MH_DEFAULT_SIZE
-    cdef int n = sp.n_eps, m = 0, e, shift = 0, length, settled = 0, ramping = 0
-    cdef int *idx = <int *>malloc((n + 1) * sizeof(int))
-    cdef uint64_t *w = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
-    cdef _mh_ep *eps = <_mh_ep *>malloc((n + 1) * sizeof(_mh_ep))
-    cdef lb_slots *s = NULL
+    cdef lb_eligible el
+    cdef _mh_ep *eps
+    cdef lb_slots *s
     cdef uint64_t most = 0
+    cdef int e, shift = 0, length, settled = 0
     sp.sched_data = NULL
-    if idx != NULL and w != NULL and eps != NULL:
-        m = _eligible_weights(sp, idx, w)
-        for e in range(m):
-            ramping += _ep_ramping(sp, idx[e])
-        s = _slots_new(size if m else 0, 0 < ramping < m)
-    if s != NULL and m:
-        for e in range(m):
-            if w[e] > most:
-                most = w[e]
+    if _eligible_new(sp, sizeof(_mh_ep), &el) < 0:
+        return -ENOMEM
+    eps = <_mh_ep *>el.extra
+    s = _slots_new(size if el.m else 0, 0 < el.ramping < el.m)
+    if s != NULL and el.m:
+        for e in range(el.m):
+            if el.w[e] > most:
+                most = el.w[e]
         while (most >> shift) >= (<uint64_t>1 << LB_MH_TURN_BITS):
             shift += 1
-        for e in range(m):
-            length = _ep_name(&sp.eps[idx[e]].addr, eps[e].name)
-            eps[e].ep_id = sp.eps[idx[e]].ep_id
-            eps[e].i = idx[e]
+        for e in range(el.m):
+            length = _ep_name(&sp.eps[el.idx[e]].addr, eps[e].name)
+            eps[e].ep_id = sp.eps[el.idx[e]].ep_id
+            eps[e].i = el.idx[e]
             eps[e].offset = <uint32_t>(_hash64(<uint8_t *>eps[e].name, length, LB_SEED_MH_OFFSET) % size)
             eps[e].skip = <uint32_t>(_hash64(<uint8_t *>eps[e].name, length, LB_SEED_MH_SKIP) % (size - 1) + 1)
-            eps[e].turns = <uint32_t>(w[e] >> shift)
+            eps[e].turns = <uint32_t>(el.w[e] >> shift)
             if eps[e].turns == 0:
                 eps[e].turns = 1
-        qsort(eps, m, sizeof(_mh_ep), _mh_ep_cmp)
-        _mh_populate(s.slot, size, eps, m)
+        qsort(eps, el.m, sizeof(_mh_ep), _mh_ep_cmp)
+        _mh_populate(s.slot, size, eps, el.m)
         if s.settled != NULL:       # the table without the endpoints in slow start
-            for e in range(m):
+            for e in range(el.m):
                 if not _ep_ramping(sp, eps[e].i):
                     eps[settled] = eps[e]
                     settled += 1
             _mh_populate(s.settled, size, eps, settled)
-    free(idx)
-    free(w)
-    free(eps)
-    if s == NULL:
-        return -ENOMEM
-    sp.sched_data = s
-    return 0
+    free(el.w)
+    return _slots_set(sp, s)
 
 
 cdef int _mh_update(lb_sp *sp, lb_sp *old) noexcept nogil:

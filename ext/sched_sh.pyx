@@ -95,28 +95,27 @@ cdef void _sh_settle(const lb_sp *sp, const lb_slots *o, const int *map, lb_slot
 
 
 cdef int _sh_update(lb_sp *sp, lb_sp *old) noexcept nogil:
-    cdef int n = sp.n_eps, m = 0, p = 0, ramping = 0, e, j
-    cdef int *idx = <int *>malloc((n + 1) * sizeof(int))
-    cdef uint64_t *w = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
-    cdef uint32_t *quota = <uint32_t *>calloc(n + 1, sizeof(uint32_t))
-    cdef uint32_t *count = <uint32_t *>calloc(n + 1, sizeof(uint32_t))
-    cdef _sh_rank *rank = <_sh_rank *>malloc((n + 1) * sizeof(_sh_rank))
+    cdef int n = sp.n_eps, p = 0, b, j
+    cdef lb_eligible el
+    cdef _sh_rank *rank
+    cdef uint32_t *quota
+    cdef uint32_t *count
     cdef const lb_slots *o = NULL
     cdef int *map = NULL
-    cdef lb_slots *s = NULL
-    cdef int b
+    cdef lb_slots *s
     sp.sched_data = NULL
     if old != NULL and old.sched_data != NULL and (<lb_slots *>old.sched_data).n == LB_SH_BUCKETS:
         o = <const lb_slots *>old.sched_data
-    if idx != NULL and w != NULL and quota != NULL and count != NULL and rank != NULL:
-        m = _eligible_weights(sp, idx, w)
-        for e in range(m):
-            ramping += _ep_ramping(sp, idx[e])
-        # without the old table's owners: only a fresh deal, every client may move, none is lost
-        map = _sh_index_map(sp, old, rank) if o != NULL else NULL
-        s = _slots_new(LB_SH_BUCKETS if m else 0, ramping and map != NULL)
-    if s != NULL and m:
-        _sh_quotas(m, idx, w, quota, rank)
+    if _eligible_new(sp, sizeof(_sh_rank) + 2 * sizeof(uint32_t), &el) < 0:
+        return -ENOMEM
+    rank = <_sh_rank *>el.extra
+    quota = <uint32_t *>(rank + n + 1)
+    count = quota + n + 1
+    # without the old table's owners: only a fresh deal, every client may move, none is lost
+    map = _sh_index_map(sp, old, rank) if o != NULL and el.m else NULL
+    s = _slots_new(LB_SH_BUCKETS if el.m else 0, el.ramping and map != NULL)
+    if s != NULL and el.m:
+        _sh_quotas(el.m, el.idx, el.w, quota, rank)
         for b in range(LB_SH_BUCKETS):
             s.slot[b] = LB_SLOT_EMPTY
         if map != NULL:         # keep old buckets whose endpoint stays, within its quota
@@ -128,23 +127,16 @@ cdef int _sh_update(lb_sp *sp, lb_sp *old) noexcept nogil:
         for b in range(LB_SH_BUCKETS):
             if s.slot[b] != LB_SLOT_EMPTY:
                 continue
-            while count[idx[p]] >= quota[idx[p]]:
-                p = (p + 1) % m
-            s.slot[b] = <uint16_t>idx[p]
-            count[idx[p]] += 1
-            p = (p + 1) % m
+            while count[el.idx[p]] >= quota[el.idx[p]]:
+                p = (p + 1) % el.m
+            s.slot[b] = <uint16_t>el.idx[p]
+            count[el.idx[p]] += 1
+            p = (p + 1) % el.m
         if s.settled != NULL:
             _sh_settle(sp, o, map, s)
-    free(idx)
-    free(w)
-    free(quota)
-    free(count)
-    free(rank)
+    free(el.w)
     free(map)
-    if s == NULL:
-        return -ENOMEM
-    sp.sched_data = s
-    return 0
+    return _slots_set(sp, s)
 
 
 cdef int _sh_init(lb_sp *sp) noexcept nogil:

@@ -111,21 +111,36 @@ cdef int _hash_pick(const lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
     return _sched_scan(sp, ctx, i, NULL)
 
 
-cdef int _eligible_weights(const lb_sp *sp, int *idx, uint64_t *w) noexcept nogil:
-    """Fills idx/w (n_eps entries each) with the endpoints whose sched_weight is > 0, in row
-    order, and their weights divided by the weights' greatest common divisor; returns how many
-    there are."""
-    cdef int j, n = 0
+cdef int _eligible_new(const lb_sp *sp, size_t extra_size, lb_eligible *el) noexcept nogil:
+    """Fills el with sp's eligible endpoints (see lb_eligible) and scratch of extra_size bytes
+    per endpoint (8-byte aligned); 0, or -ENOMEM. Release with free(el.w)."""
+    cdef int j, n = sp.n_eps
     cdef uint64_t g = 0, a, b
-    for j in range(sp.n_eps):
+    el.w = <uint64_t *>calloc(n + 1, sizeof(uint64_t) + extra_size + sizeof(int))
+    if el.w == NULL:
+        return -ENOMEM
+    el.extra = el.w + n + 1
+    el.idx = <int *>(<char *>el.extra + (n + 1) * extra_size)
+    el.m = 0
+    el.ramping = 0
+    for j in range(n):
         if sp.eps[j].sched_weight > 0:
-            idx[n] = j
-            w[n] = <uint64_t>sp.eps[j].sched_weight
-            a, b = w[n], g
+            el.idx[el.m] = j
+            el.w[el.m] = <uint64_t>sp.eps[j].sched_weight
+            el.ramping += _ep_ramping(sp, j)
+            a, b = el.w[el.m], g
             while b:
                 a, b = b, a % b
             g = a
-            n += 1
-    for j in range(n):
-        w[j] //= g
-    return n
+            el.m += 1
+    for j in range(el.m):
+        el.w[j] //= g
+    return 0
+
+
+cdef int _slots_set(lb_sp *sp, lb_slots *s) noexcept nogil:
+    """The end of a slot scheduler's init: s becomes sp's data; -ENOMEM when s is NULL."""
+    if s == NULL:
+        return -ENOMEM
+    sp.sched_data = s
+    return 0

@@ -16,45 +16,36 @@
 
 
 cdef int _wrr_init(lb_sp *sp) noexcept nogil:
-    cdef int n = sp.n_eps, m, e, best
-    cdef int *idx = <int *>malloc((n + 1) * sizeof(int))
-    cdef uint64_t *w = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
-    cdef int64_t *cur = <int64_t *>calloc(n + 1, sizeof(int64_t))
+    cdef lb_eligible el
+    cdef int64_t *cur               # nginx's current weights
     cdef uint64_t total = 0, scaled = 0, k
     cdef lb_slots *s = NULL
+    cdef int e, best
     sp.sched_data = NULL
-    if idx == NULL or w == NULL or cur == NULL:
-        free(idx)
-        free(w)
-        free(cur)
+    if _eligible_new(sp, sizeof(int64_t), &el) < 0:
         return -ENOMEM
-    m = _eligible_weights(sp, idx, w)
-    for e in range(m):
-        total += w[e]
+    cur = <int64_t *>el.extra
+    for e in range(el.m):
+        total += el.w[e]
     if total > LB_WRR_MAX_SEQ:
-        for e in range(m):
-            w[e] = w[e] * LB_WRR_MAX_SEQ // total
-            if w[e] == 0:
-                w[e] = 1
-            scaled += w[e]
+        for e in range(el.m):
+            el.w[e] = el.w[e] * LB_WRR_MAX_SEQ // total
+            if el.w[e] == 0:
+                el.w[e] = 1
+            scaled += el.w[e]
         total = scaled
     s = _slots_new(<uint32_t>total, False)
     if s != NULL:
         for k in range(total):
             best = -1
-            for e in range(m):
-                cur[e] += <int64_t>w[e]
+            for e in range(el.m):
+                cur[e] += <int64_t>el.w[e]
                 if best < 0 or cur[e] > cur[best]:
                     best = e
             cur[best] -= <int64_t>total
-            s.slot[k] = <uint16_t>idx[best]
-    free(idx)
-    free(w)
-    free(cur)
-    if s == NULL:
-        return -ENOMEM
-    sp.sched_data = s
-    return 0
+            s.slot[k] = <uint16_t>el.idx[best]
+    free(el.w)
+    return _slots_set(sp, s)
 
 
 cdef int _wrr_update(lb_sp *sp, lb_sp *old) noexcept nogil:

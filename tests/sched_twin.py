@@ -19,6 +19,14 @@ def clients(n, first=0):
     return [f"172.{16 + (i >> 16)}.{i >> 8 & 255}.{i & 255}" for i in range(first, first + n)]
 
 
+def twin_cases(base=(), extra=()):
+    """(seed, options, affinity_timeout) for drive_against_twin: the row's base options alone,
+    with extra, with slow start, under ClientIP affinity, and slow start under affinity."""
+    slow = base + (("slow_start", 0.5),)
+    return [(1, base, 0.0), (2, base, 0.0), (3, base + extra, 0.0), (4, slow, 0.0),
+            (5, base, 0.3), (6, slow, 0.3)]
+
+
 def both(name, eps, options=(), affinity_timeout=0.0, now_ns=1):
     """The C hook and the twin, built alike."""
     return (_core.Scheduler(name, eps, options, affinity_timeout, now_ns),
@@ -26,7 +34,7 @@ def both(name, eps, options=(), affinity_timeout=0.0, now_ns=1):
 
 
 def drive_against_twin(name, seed, options=(), affinity_timeout=0.0, steps=3000):
-    """Random applies (endpoints joining, leaving, changing weight), set_endpoint_state,
+    """Random applies (endpoints joining, leaving, changing weight, or none), set_endpoint_state,
     connection counts and picks (some retries after a failure) on the hook and the twin; every
     pick and every slot table must be the same. Returns how many picks named an endpoint."""
     rnd = random.Random(seed)
@@ -46,7 +54,8 @@ def drive_against_twin(name, seed, options=(), affinity_timeout=0.0, steps=3000)
         now += rnd.randint(0, SEC // 10)
         op = rnd.random()
         if op < 0.03:
-            eps = some_endpoints()
+            if op < 0.02:       # else the same row again: reused, or rebuilt from its weights
+                eps = some_endpoints()
             c.apply(eps, options, now)
             py.apply(eps, options, now)
             assert (c.slots(), c.slots(True)) == (py.slots(), py.slots(True)), (step, "apply")

@@ -4,15 +4,11 @@ import pytest
 
 from conftest import wait_for
 from core_harness import read_line
-from sched_twin import drive_against_twin, endpoints
+from sched_twin import drive_against_twin, endpoints, twin_cases
 from lb import _core
 
 
-@pytest.mark.parametrize("seed, options, affinity", [
-    (1, (), 0.0), (2, (), 0.0), (3, (), 0.0),
-    (4, (("slow_start", 0.5),), 0.0),
-    (5, (), 0.3),
-])
+@pytest.mark.parametrize("seed, options, affinity", twin_cases())
 def test_lc_matches_twin_on_random_sequences(seed, options, affinity):
     assert drive_against_twin("lc", seed, options, affinity)[0] > 1000
 

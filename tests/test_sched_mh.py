@@ -7,17 +7,13 @@ from collections import Counter
 import pytest
 
 from core_harness import SP, tag_of
-from sched_twin import both, clients, drive_against_twin, endpoints, shares
+from sched_twin import both, clients, drive_against_twin, endpoints, shares, twin_cases
 from lb import _core, schedulers
 
 SMALL = (("mh_table_size", 251),)
 
 
-@pytest.mark.parametrize("seed, options, affinity", [
-    (1, SMALL, 0.0), (2, SMALL, 0.0), (3, SMALL + (("hash_port", True),), 0.0),
-    (4, SMALL + (("slow_start", 0.5),), 0.0),
-    (5, SMALL, 0.3),
-])
+@pytest.mark.parametrize("seed, options, affinity", twin_cases(SMALL, (("hash_port", True),)))
 def test_mh_matches_twin_on_random_sequences(seed, options, affinity):
     answered, settled = drive_against_twin("mh", seed, options, affinity, steps=1500)
     assert answered > 500

@@ -3,14 +3,10 @@ against its twin, with retries, slow start and affinity; the cursor itself is co
 tests/test_schedulers.py."""
 import pytest
 
-from sched_twin import both, drive_against_twin, endpoints
+from sched_twin import both, drive_against_twin, endpoints, twin_cases
 
 
-@pytest.mark.parametrize("seed, options, affinity", [
-    (1, (), 0.0), (2, (), 0.0),
-    (3, (("slow_start", 0.5),), 0.0),
-    (4, (), 0.3), (5, (("slow_start", 2),), 0.3),
-])
+@pytest.mark.parametrize("seed, options, affinity", twin_cases())
 def test_rr_matches_twin_on_random_sequences(seed, options, affinity):
     assert drive_against_twin("rr", seed, options, affinity)[0] > 1000
 

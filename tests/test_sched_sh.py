@@ -5,17 +5,13 @@ from collections import Counter
 import pytest
 
 from core_harness import tag_of
-from sched_twin import both, clients, drive_against_twin, endpoints, shares
+from sched_twin import both, clients, drive_against_twin, endpoints, shares, twin_cases
 from lb import _core
 
 BUCKETS = 4096
 
 
-@pytest.mark.parametrize("seed, options, affinity", [
-    (1, (), 0.0), (2, (), 0.0), (3, (("hash_port", True),), 0.0),
-    (4, (("slow_start", 0.5),), 0.0),
-    (5, (), 0.3),
-])
+@pytest.mark.parametrize("seed, options, affinity", twin_cases((), (("hash_port", True),)))
 def test_sh_matches_twin_on_random_sequences(seed, options, affinity):
     answered, settled = drive_against_twin("sh", seed, options, affinity, steps=1500)
     assert answered > 500

@@ -3,15 +3,11 @@ divided by the live weight, and held connections spread by weight over real sock
 import pytest
 
 from core_harness import read_line
-from sched_twin import drive_against_twin
+from sched_twin import drive_against_twin, twin_cases
 from lb import _core
 
 
-@pytest.mark.parametrize("seed, options, affinity", [
-    (1, (), 0.0), (2, (), 0.0), (3, (), 0.0),
-    (4, (("slow_start", 0.5),), 0.0),
-    (5, (), 0.3),
-])
+@pytest.mark.parametrize("seed, options, affinity", twin_cases())
 def test_wlc_matches_twin_on_random_sequences(seed, options, affinity):
     assert drive_against_twin("wlc", seed, options, affinity)[0] > 1000
 

@@ -6,15 +6,11 @@ import pytest
 
 from conftest import wait_for
 from core_harness import SP, tag_of
-from sched_twin import both, drive_against_twin, endpoints
+from sched_twin import both, drive_against_twin, endpoints, twin_cases
 from lb import _core, schedulers
 
 
-@pytest.mark.parametrize("seed, options, affinity", [
-    (1, (), 0.0), (2, (), 0.0), (3, (), 0.0),
-    (4, (("slow_start", 0.5),), 0.0),
-    (5, (), 0.3),
-])
+@pytest.mark.parametrize("seed, options, affinity", twin_cases())
 def test_wrr_matches_twin_on_random_sequences(seed, options, affinity):
     assert drive_against_twin("wrr", seed, options, affinity)[0] > 1000
 
