@@ -481,16 +481,17 @@ cdef class _Tables:
         if ep_id not in self.ep_refs:
             raise KeyError(f"set_endpoint_state: no endpoint with ep_id {ep_id} in the table")
         _ep_store_weight(<lb_epstate *><uintptr_t>self.epstates[ep_id], weight, now)
+        stale = [sid for sid in self.ep_weighted.get(ep_id, ())
+                 if _row_stale(<lb_sp *><uintptr_t>self.rows[sid][1], True)]
+        if not stale:
+            return NULL         # rr, lc, wlc rows: the stored weight is all
         rows = dict(self.rows)
         try:
-            for sid in self.ep_weighted.get(ep_id, ()):
+            for sid in stale:
                 key, p = rows[sid]
-                if _row_stale(<lb_sp *><uintptr_t>p, True):
-                    q = <uintptr_t>_row_rebuilt(<lb_sp *><uintptr_t>p, True, now)
-                    rebuilt.append(q)
-                    rows[sid] = (key, q)
-            if not rebuilt:
-                return NULL
+                q = <uintptr_t>_row_rebuilt(<lb_sp *><uintptr_t>p, True, now)
+                rebuilt.append(q)
+                rows[sid] = (key, q)
             t = _table_new(generation, rows, self.fe)
         except BaseException:
             for p in rebuilt:
