@@ -1,8 +1,9 @@
 # cython: language_level=3
 """lb._core: the data plane (workers, tables, conntrack, schedulers, splice forwarding).
 
-The Python-visible surface is Core (docs/internals.md, lb/_core.pyi) plus the scheduler test
-hooks RoundRobinCursor and AffinityTable; everything else is cdef and runs without the GIL.
+The Python-visible surface is Core (docs/internals.md, lb/_core.pyi), scheduler_names() and the
+scheduler test hooks RoundRobinCursor, AffinityTable and Scheduler; everything else is cdef and
+runs without the GIL.
 """
 import os
 
@@ -19,10 +20,19 @@ include "listener.pxd"
 include "worker.pxd"
 
 include "sched.pyx"
+include "sched_slots.pyx"
+include "sched_slowstart.pyx"
+include "sched_options.pyx"
 include "sched_rr.pyx"
+include "sched_wrr.pyx"
+include "sched_lc.pyx"
+include "sched_wlc.pyx"
+include "sched_sh.pyx"
+include "sched_mh.pyx"
 include "sched_affinity.pyx"
 include "table.pyx"
 include "table_build.pyx"
+include "sched_hook.pyx"
 include "conntrack.pyx"
 include "timers.pyx"
 include "pipes.pyx"
@@ -233,26 +243,35 @@ cdef class Core:
     def apply(self, table):
         """Publishes a new table; returns its generation. Invalid input raises and changes
         nothing. Rows whose tuple is unchanged and an unchanged frontends list are reused."""
-        cdef lb_table *t = self._tables.compile(table, self._generation + 1)
-        cdef lb_table *old
+        cdef lb_table *t = self._tables.compile(table, self._generation + 1,
+                                                 _clock_ns(CLOCK_MONOTONIC))
         self._generation += 1
-        old = lb_exchange_table(&self._s.current, t)
+        self._publish(t)
+        return self._generation
+
+    def set_endpoint_state(self, ep_id, weight):
+        """Sets ep_id's effective weight for the next pick by any worker, without a table:
+        0 takes the endpoint out of scheduling (its connections continue), > 0 puts it back.
+        Rows whose scheduler data depends on weights (wrr, sh, mh) are rebuilt and published
+        in a table of the same generation. The next apply sets it from the table again."""
+        cdef lb_table *t
+        w = int(weight)
+        if not 0 <= w <= LB_MAX_WEIGHT:
+            raise ValueError(f"set_endpoint_state: weight must be 0..{LB_MAX_WEIGHT}: {weight!r}")
+        t = self._tables.reweight(int(ep_id), w, self._generation, _clock_ns(CLOCK_MONOTONIC))
+        if t != NULL:
+            self._publish(t)
+
+    cdef void _publish(self, lb_table *t):
+        """Makes t (compiled or reweighted by self._tables) the table workers use and retires
+        what it replaced."""
+        cdef lb_table *old = lb_exchange_table(&self._s.current, t)
         epoch = self._bump_epoch()
         if old != NULL:
             self._retired.append((epoch, RETIRED_TABLE, <uintptr_t>old))
         for kind, ptr in self._tables.commit(epoch):
             self._retired.append((epoch, kind, ptr))
         self._reclaim()
-        return self._generation
-
-    def set_endpoint_state(self, ep_id, weight):
-        """Sets ep_id's effective weight for the next pick by any worker, without a table:
-        0 takes the endpoint out of scheduling (its connections continue), > 0 puts it back.
-        The next apply sets it from the table again."""
-        w = int(weight)
-        if not 0 <= w <= LB_MAX_WEIGHT:
-            raise ValueError(f"set_endpoint_state: weight must be 0..{LB_MAX_WEIGHT}: {weight!r}")
-        self._tables.set_weight(int(ep_id), w)
 
     cdef uint64_t _bump_epoch(self):
         cdef int i

@@ -16,7 +16,8 @@
 # (splice in, splice out, splice EAGAIN). Not after RDHUP: the FIN must still be read.
 #
 # Connect: non-blocking, attempt k gets connect_ns[k]; refusal, unreachability or timeout
-# retries with the next pick (with ClientIP affinity the entry is reset, as kube-proxy does);
+# retries with the next pick, which avoids the endpoint that failed while another is eligible
+# (with ClientIP affinity the entry is reset, as kube-proxy does);
 # the client is reset when every attempt failed or no endpoint is eligible.
 #
 # Each side is registered with its handle (c.h[0] client, c.h[1] backend); the two callbacks
@@ -101,9 +102,11 @@ cdef inline int _pick(lb_worker *w, lb_conn *c, lb_sp *sp, bint failed) noexcept
     ctx.attempt = c.attempt
     ctx.failed_ep_id = c.ep_id
     ctx.now = w.now
+    ctx.n_avoid = failed
+    ctx.avoid[0] = c.ep_id
     if sp.affinity_ns:
         return _affinity_pick(sp, &ctx)
-    return sp.ops.pick(sp, &ctx)
+    return _sched_pick(sp, &ctx)
 
 
 cdef void _connect_next(lb_worker *w, lb_conn *c, lb_sp *sp, int i, bint failed) noexcept nogil:

@@ -3,7 +3,7 @@
 # given while it comes back within the timeout, and each use refreshes it. A miss, an expired
 # entry, an entry whose endpoint is not eligible or no longer in the row, or a reset after a
 # failed connect (kube-proxy's sessionAffinityReset) asks the service port's scheduler
-# (sp.ops.pick) and records its answer. Times are integer nanoseconds and "within" means
+# (_sched_pick: any algorithm, through slow start) and records its answer. Times are integer nanoseconds and "within" means
 # now - last < timeout (kube-proxy truncated to whole seconds). Expired entries are reaped by
 # _affinity_reap. One table per service port (in its state, so it carries over applies),
 # shared by all workers behind a mutex.
@@ -78,7 +78,7 @@ cdef int _affinity_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
     if (a.count + 1) * 2 > a.cap:
         if _affinity_rehash(a, a.cap * 2 if a.cap else 16, 0, 0) < 0:
             pthread_mutex_unlock(&a.lock)
-            return sp.ops.pick(sp, ctx)
+            return _sched_pick(sp, ctx)
     e = _affinity_slot(a, ctx.client_ip)
     if e.used and not ctx.failed and <int64_t>(ctx.now - e.last_ns) < <int64_t>sp.affinity_ns:
         for i in range(sp.n_eps):
@@ -86,7 +86,7 @@ cdef int _affinity_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
                 e.last_ns = ctx.now
                 pthread_mutex_unlock(&a.lock)
                 return i
-    idx = sp.ops.pick(sp, ctx)
+    idx = _sched_pick(sp, ctx)
     if idx >= 0:
         if not e.used:
             memcpy(e.ip, ctx.client_ip, 16)
@@ -128,12 +128,8 @@ cdef class AffinityTable:
         cdef lb_pick_ctx ctx
         cdef lb_sp *row
         cdef int idx
-        memset(&ctx, 0, sizeof(ctx))
-        if _ip16_parse(client_ip, ctx.client_ip) < 0:
-            raise ValueError(f"not an IP address: {client_ip!r}")
-        ctx.now = now_ns
-        ctx.failed = reset
-        ctx.failed_ep_id = -1
+        _hook_ctx(&ctx, client_ip, 0, now_ns, None)
+        ctx.failed = reset          # as kube-proxy's reset: no endpoint to avoid
         row = _row_scratch(endpoints, weights, self._state)
         try:
             row.affinity_ns = self._timeout

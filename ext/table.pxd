@@ -29,17 +29,22 @@ ctypedef struct lb_epstate:
     int64_t ep_id
     int weight              # effective weight, atomic: apply and set_endpoint_state write it,
                             # picks read it; <= 0: no new connections (_ep_eligible)
+    int n_cnt               # slots in cnt: the core's workers
+    uint64_t since          # atomic: CLOCK_MONOTONIC ns when it last became eligible in a
+                            # service port that had a row already (slow start); 0: from the start
     lb_epcnt *cnt
 
 ctypedef struct lb_spstate:
     int64_t sp_id
-    uint64_t rr             # round robin cursor (sched_rr.pyx)
+    uint64_t cursor         # rr and wrr cursor (sched_rr.pyx, sched_wrr.pyx)
     lb_affinity aff         # ClientIP affinity entries (sched_affinity.pyx)
     lb_spcnt *cnt
 
 ctypedef struct lb_endpoint:
     int64_t ep_id
     int weight              # as the table row gave it; apply copies it to state.weight
+    int sched_weight        # the weight sched_data was built from: weight, or the effective
+                            # weight when set_endpoint_state rebuilt the row (LB_SCHED_F_WEIGHTS)
     lb_epstate *state
     lb_addr addr
 
@@ -50,6 +55,9 @@ ctypedef struct lb_sp:
     lb_spstate *state
     const lb_sched_ops *ops
     void *sched_data        # the scheduler's: built by ops.init/update, freed by ops.done
+    lb_sched_opts opts      # the row's scheduler options
+    uint64_t built_ns       # CLOCK_MONOTONIC ns when sched_data was built: which endpoints
+                            # were in slow start then (_ep_ramping)
     uint64_t affinity_ns    # 0: no ClientIP affinity
     int n_eps
     lb_endpoint *eps

@@ -215,6 +215,7 @@ cdef lb_epstate *_epstate_new(int64_t ep_id, int n_workers) noexcept nogil:
         free(s)
         return NULL
     s.ep_id = ep_id
+    s.n_cnt = n_workers
     return s
 
 

@@ -26,33 +26,43 @@ cdef object _row_key(object item):
     for ep in item[4]:
         if type(ep) is not tuple:
             return None
+    if len(item) > 5 and item[5] is not None:
+        if type(item[5]) is not tuple:
+            return None
+        for opt in item[5]:
+            if type(opt) is not tuple:
+                return None
     return item
 
 
 cdef lb_sp *_row_build(object item, int64_t sp_id, object name) except NULL:
-    """A new row from a service_ports entry of 5 items (sp_id and name already read from it).
-    Validates the scheduler, affinity and endpoints; attaches no state and builds no scheduler
-    data, which wait until the whole table is valid. Release with _row_free."""
+    """A new row from a service_ports entry of 5 or 6 items (sp_id and name already read from
+    it). Validates the scheduler, affinity, endpoints and options; attaches no state and builds
+    no scheduler data, which wait until the whole table is valid. Release with _row_free."""
     cdef const lb_sched_ops *ops
     cdef lb_sp *sp
     cdef lb_endpoint *e
     cdef int j, n
-    _, _, scheduler, affinity_timeout, endpoints = item
+    cdef str where = f"apply: service port {name} (sp_id {sp_id})"
+    _, _, scheduler, affinity_timeout, endpoints = item[:5]
     scheduler = scheduler or "rr"
     ops = _sched_find(scheduler) if isinstance(scheduler, str) else NULL
     if ops == NULL:
-        raise ValueError(f"apply: service port {name} (sp_id {sp_id}): scheduler {scheduler!r} "
+        raise ValueError(f"{where}: scheduler {scheduler!r} "
                          f"is not supported: supported: {', '.join(_sched_names())}")
     affinity_timeout = float(affinity_timeout or 0)
     if affinity_timeout < 0:
-        raise ValueError(f"apply: service port {name} (sp_id {sp_id}): affinity_timeout "
-                         f"must be >= 0: {affinity_timeout}")
+        raise ValueError(f"{where}: affinity_timeout must be >= 0: {affinity_timeout}")
     eps = list(endpoints)
     n = len(eps)
+    if ops.flags & LB_SCHED_F_SLOTS and n > LB_SLOTS_MAX_EPS:
+        raise ValueError(f"{where}: scheduler {scheduler!r} takes at most {LB_SLOTS_MAX_EPS} "
+                         f"endpoints: {n}")
     sp = <lb_sp *>calloc(1, sizeof(lb_sp) + n * sizeof(lb_endpoint))
     if sp == NULL:
         raise MemoryError()
     try:
+        _sched_opts_parse(item[5] if len(item) > 5 else None, ops, n, where, &sp.opts)
         sp.sp_id = sp_id
         sp.ops = ops
         sp.affinity_ns = <uint64_t>(affinity_timeout * 1e9)
@@ -66,6 +76,7 @@ cdef lb_sp *_row_build(object item, int64_t sp_id, object name) except NULL:
             e = &sp.eps[j]
             e.ep_id = int(ep_id)
             e.weight = _weight_of(weight)
+            e.sched_weight = e.weight
             _addr_parse(ip, port, &e.addr)
         sp.n_eps = n
     except BaseException:
@@ -155,14 +166,58 @@ cdef lb_table *_table_new(uint64_t generation, dict rows, lb_frontends *fe) exce
     return t
 
 
-cdef void _table_store_weights(lb_table *t) noexcept nogil:
+cdef void _ep_store_weight(lb_epstate *st, int weight, uint64_t now) noexcept nogil:
+    """Sets st's effective weight; one going from <= 0 to > 0 starts its slow start at now
+    (since is stored first: a worker that sees the weight sees the ramp)."""
+    if weight > 0 and lb_load_int(&st.weight) <= 0:
+        lb_store_u64(&st.since, now if now else 1)
+    lb_store_int(&st.weight, weight)
+
+
+cdef void _table_store_weights(lb_table *t, uint64_t now) noexcept nogil:
     """Sets every endpoint's effective weight to its row's: after apply, the table decides."""
     cdef int i, j
     cdef lb_sp *sp
     for i in range(t.n_rows):
         sp = t.rows[i]
         for j in range(sp.n_eps):
-            lb_store_int(&sp.eps[j].state.weight, sp.eps[j].weight)
+            _ep_store_weight(sp.eps[j].state, sp.eps[j].weight, now)
+
+
+cdef bint _row_stale(const lb_sp *sp, bint live) noexcept nogil:
+    """Whether sp's scheduler data was built from other weights than the effective ones (live)
+    or the row's own (not live); always False for schedulers that read weights at pick time."""
+    cdef int j, w
+    if not sp.ops.flags & LB_SCHED_F_WEIGHTS:
+        return False
+    for j in range(sp.n_eps):
+        w = lb_load_int(&sp.eps[j].state.weight) if live else sp.eps[j].weight
+        if (w if w > 0 else 0) != sp.eps[j].sched_weight:
+            return True
+    return False
+
+
+cdef lb_sp *_row_rebuilt(lb_sp *old, bint live, uint64_t now) except NULL:
+    """A copy of the published row old (same endpoints, states and options) whose scheduler
+    data is built at now (ops.update from old) from the effective weights (live) or the row's
+    own."""
+    cdef size_t size = sizeof(lb_sp) + old.n_eps * sizeof(lb_endpoint)
+    cdef lb_sp *sp = <lb_sp *>malloc(size)
+    cdef int j, w, r
+    if sp == NULL:
+        raise MemoryError()
+    memcpy(sp, old, size)
+    sp.eps = <lb_endpoint *>(sp + 1)
+    sp.sched_data = NULL
+    sp.built_ns = now
+    for j in range(sp.n_eps):
+        w = lb_load_int(&sp.eps[j].state.weight) if live else sp.eps[j].weight
+        sp.eps[j].sched_weight = w if w > 0 else 0
+    r = sp.ops.update(sp, old)
+    if r < 0:
+        _row_free(sp)
+        raise MemoryError() if r == -ENOMEM else _os_error(-r, f"scheduler {old.ops.name.decode()}")
+    return sp
 
 
 cdef lb_sp *_row_scratch(object ep_ids, object weights, lb_spstate *state) except NULL:
@@ -185,6 +240,8 @@ cdef lb_sp *_row_scratch(object ep_ids, object weights, lb_spstate *state) excep
             sp.eps[i].state = &states[i]
             states[i].ep_id = ids[i]
             states[i].weight = 1 if weights is None else _weight_of(weights[i])
+            sp.eps[i].weight = states[i].weight
+            sp.eps[i].sched_weight = states[i].weight
     except BaseException:
         free(sp)
         raise
@@ -206,11 +263,16 @@ cdef class _Tables:
     cdef dict ep_refs           # ep_id -> how many published rows hold it
     cdef dict sp_gone           # sp_id -> epoch at which it left the published table
     cdef dict ep_gone
+    cdef dict ep_weighted       # ep_id -> {sp_id: count}: the LB_SCHED_F_WEIGHTS rows holding it
+    cdef set live_rows          # sp_ids whose row set_endpoint_state rebuilt from effective weights
     cdef uint64_t rows_built
+    cdef uint64_t rows_reweighted
     cdef uint64_t fe_built
     # compiled, not yet committed
     cdef dict next_rows
     cdef list next_built
+    cdef list next_rebuilt      # rows copied with new scheduler data (_row_rebuilt)
+    cdef bint next_live         # ... from the effective weights (set_endpoint_state)
     cdef lb_frontends *next_fe
     cdef object next_fe_key
 
@@ -222,13 +284,16 @@ cdef class _Tables:
         self.ep_refs = {}
         self.sp_gone = {}
         self.ep_gone = {}
+        self.ep_weighted = {}
+        self.live_rows = set()
 
-    cdef lb_table *compile(self, object table, uint64_t generation) except NULL:
+    cdef lb_table *compile(self, object table, uint64_t generation, uint64_t now) except NULL:
         """The next table, reusing unchanged rows and frontends. Raises TypeError/ValueError
         for bad input, MemoryError, leaving everything as it was. The caller publishes the
-        table and then calls commit()."""
+        table and then calls commit(). now: CLOCK_MONOTONIC ns, when slow starts begin."""
         cdef dict rows = {}
         cdef list built = []
+        cdef list rebuilt = []
         cdef list created = []      # states made for this table: [(RETIRED_*, id)]
         cdef lb_frontends *fe = NULL
         cdef lb_table *t = NULL
@@ -237,10 +302,12 @@ cdef class _Tables:
         try:
             for item in table.get("service_ports", ()):
                 try:
-                    sp_id, name, _, _, _ = item
+                    if len(item) not in (5, 6):
+                        raise ValueError
+                    sp_id, name = item[0], item[1]
                 except (TypeError, ValueError):
                     raise ValueError(f"apply: service_ports entry must be (sp_id, name, scheduler, "
-                                     f"affinity_timeout, endpoints): {item!r}") from None
+                                     f"affinity_timeout, endpoints[, options]): {item!r}") from None
                 sid = int(sp_id)        # the same object when sp_id is an int: no allocation
                 if sid in rows:
                     raise ValueError(f"apply: sp_id {sid} ({name}) appears twice")
@@ -260,10 +327,19 @@ cdef class _Tables:
                 fe = _frontends_build(frontends)
             # the input is valid: from here on only resources can fail (memory, a scheduler's init)
             for p in built:
-                self._attach(<lb_sp *><uintptr_t>p, created)
+                self._attach(<lb_sp *><uintptr_t>p, created, now)
+            # a reused row whose scheduler data set_endpoint_state rebuilt from other weights
+            # gets data from the row's weights again: they are the effective ones after apply
+            for sid in self.live_rows:
+                cur = rows.get(sid)
+                if cur is not None and cur[1] == self.rows[sid][1] \
+                        and _row_stale(<lb_sp *><uintptr_t>cur[1], False):
+                    q = <uintptr_t>_row_rebuilt(<lb_sp *><uintptr_t>cur[1], False, now)
+                    rebuilt.append(q)
+                    rows[sid] = (cur[0], q)
             t = _table_new(generation, rows, fe)
         except BaseException:
-            for p in built:
+            for p in built + rebuilt:
                 _row_free(<lb_sp *><uintptr_t>p)
             if fe != self.fe:
                 _frontends_free(fe)
@@ -271,20 +347,24 @@ cdef class _Tables:
                 registry = self.spstates if kind == RETIRED_SPSTATE else self.epstates
                 _free_retired(kind, registry.pop(x))
             raise
-        _table_store_weights(t)
+        _table_store_weights(t, now)
         self.next_rows = rows
         self.next_built = built
+        self.next_rebuilt = rebuilt
+        self.next_live = False
         self.next_fe = fe
         self.next_fe_key = fe_key
         return t
 
-    cdef int _attach(self, lb_sp *sp, list created) except -1:
+    cdef int _attach(self, lb_sp *sp, list created, uint64_t now) except -1:
         """Points a built row at its sp/ep states (creating missing ones, recorded in created)
-        and builds its scheduler data: ops.update when the published row has the same ops."""
+        and builds its scheduler data: ops.update when the published row has the same ops.
+        An endpoint joining a service port that has a row already starts its slow start."""
         cdef lb_spstate *ss
         cdef lb_epstate *es
         cdef lb_sp *old = NULL
         cdef int j, r
+        cdef bint serving = sp.sp_id in self.rows
         p = self.spstates.get(sp.sp_id)
         if p is None:
             ss = _spstate_new(sp.sp_id, self.n_workers)
@@ -306,10 +386,13 @@ cdef class _Tables:
                 created.append((RETIRED_EPSTATE, sp.eps[j].ep_id))
             else:
                 es = <lb_epstate *><uintptr_t>p
+            if serving and sp.eps[j].ep_id not in self.ep_refs:
+                lb_store_u64(&es.since, now if now else 1)    # no published row reads es
             sp.eps[j].state = es
         prev = self.rows.get(sp.sp_id)
         if prev is not None:
             old = <lb_sp *><uintptr_t>prev[1]
+        sp.built_ns = now
         r = sp.ops.update(sp, old) if old != NULL and old.ops == sp.ops else sp.ops.init(sp)
         if r == -ENOMEM:
             raise MemoryError()
@@ -323,18 +406,24 @@ cdef class _Tables:
         and records which sp_ids / ep_ids left the table or came back."""
         cdef list retire = []
         cdef dict rows = self.next_rows
+        cdef lb_sp *sp
         for sid, prev in self.rows.items():
             cur = rows.get(sid)
             if cur is not None and cur[1] == prev[1]:
                 continue
             retire.append((RETIRED_ROW, prev[1]))
             self._unref_eps(<lb_sp *><uintptr_t>prev[1], epoch)
+            self.live_rows.discard(sid)
             if cur is None:
                 self.sp_gone[sid] = epoch
-        for p in self.next_built:
-            self.sp_gone.pop((<lb_sp *><uintptr_t>p).sp_id, None)
-            self._ref_eps(<lb_sp *><uintptr_t>p)
+        for p in self.next_built + self.next_rebuilt:
+            sp = <lb_sp *><uintptr_t>p
+            self.sp_gone.pop(sp.sp_id, None)
+            self._ref_eps(sp)
+            if self.next_live:
+                self.live_rows.add(sp.sp_id)
         self.rows_built += len(self.next_built)
+        self.rows_reweighted += len(self.next_rebuilt)
         if self.next_fe != self.fe:
             if self.fe != NULL:
                 retire.append((RETIRED_FRONTENDS, <uintptr_t>self.fe))
@@ -344,21 +433,27 @@ cdef class _Tables:
         self.rows = rows
         self.next_rows = None
         self.next_built = None
+        self.next_rebuilt = None
         self.next_fe = NULL
         self.next_fe_key = None
         return retire
 
     cdef void _ref_eps(self, lb_sp *sp):
         cdef int j
+        cdef bint weighted = sp.ops.flags & LB_SCHED_F_WEIGHTS
         for j in range(sp.n_eps):
             eid = sp.eps[j].ep_id
             n = self.ep_refs.get(eid, 0)
             if n == 0:
                 self.ep_gone.pop(eid, None)
             self.ep_refs[eid] = n + 1
+            if weighted:
+                rows = self.ep_weighted.setdefault(eid, {})
+                rows[sp.sp_id] = rows.get(sp.sp_id, 0) + 1
 
     cdef void _unref_eps(self, lb_sp *sp, uint64_t epoch):
         cdef int j
+        cdef bint weighted = sp.ops.flags & LB_SCHED_F_WEIGHTS
         for j in range(sp.n_eps):
             eid = sp.eps[j].ep_id
             n = self.ep_refs[eid] - 1
@@ -367,13 +462,48 @@ cdef class _Tables:
             else:
                 del self.ep_refs[eid]
                 self.ep_gone[eid] = epoch
+            if weighted:
+                rows = self.ep_weighted[eid]
+                rows[sp.sp_id] -= 1
+                if not rows[sp.sp_id]:
+                    del rows[sp.sp_id]
+                    if not rows:
+                        del self.ep_weighted[eid]
 
-    cdef int set_weight(self, int64_t ep_id, int weight) except -1:
-        """Stores ep_id's effective weight; KeyError when no published row holds ep_id."""
+    cdef lb_table *reweight(self, int64_t ep_id, int weight, uint64_t generation, uint64_t now) except *:
+        """Stores ep_id's effective weight (starting its slow start when it goes from 0 to
+        > 0); KeyError when no published row holds ep_id. Returns NULL when that is all, or the
+        next table (same generation, commit() follows publication) whose rows that hold ep_id
+        and build scheduler data from weights (LB_SCHED_F_WEIGHTS) are rebuilt from the
+        effective weights; the other rows, the frontend hash and the published table stay."""
+        cdef lb_table *t
+        cdef list rebuilt = []
         if ep_id not in self.ep_refs:
             raise KeyError(f"set_endpoint_state: no endpoint with ep_id {ep_id} in the table")
-        lb_store_int(&(<lb_epstate *><uintptr_t>self.epstates[ep_id]).weight, weight)
-        return 0
+        _ep_store_weight(<lb_epstate *><uintptr_t>self.epstates[ep_id], weight, now)
+        stale = [sid for sid in self.ep_weighted.get(ep_id, ())
+                 if _row_stale(<lb_sp *><uintptr_t>self.rows[sid][1], True)]
+        if not stale:
+            return NULL         # rr, lc, wlc rows: the stored weight is all
+        rows = dict(self.rows)
+        try:
+            for sid in stale:
+                key, p = rows[sid]
+                q = <uintptr_t>_row_rebuilt(<lb_sp *><uintptr_t>p, True, now)
+                rebuilt.append(q)
+                rows[sid] = (key, q)
+            t = _table_new(generation, rows, self.fe)
+        except BaseException:
+            for p in rebuilt:
+                _row_free(<lb_sp *><uintptr_t>p)
+            raise
+        self.next_rows = rows
+        self.next_built = []
+        self.next_rebuilt = rebuilt
+        self.next_live = True
+        self.next_fe = self.fe
+        self.next_fe_key = self.fe_key
+        return t
 
     cdef list unreachable_states(self, uint64_t seen):
         """Takes out of the registries the states that left the table at or before epoch seen

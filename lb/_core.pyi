@@ -8,10 +8,18 @@ from typing import TypedDict
 # (ep_id, ip, port, weight): ep_id stable for (sp_id, ip, port); weight None means 1, <= 0 keeps
 # the endpoint in the row (visible, its connections continue) but gives it no new connections.
 Endpoint = tuple[int, str, int, int | None]
-# (sp_id, name, scheduler, affinity_timeout, endpoints): scheduler "rr" ("" or None mean rr);
-# affinity_timeout seconds, 0 = no ClientIP affinity. Rows equal (==) to the ones that built the
-# published table are reused, not rebuilt, when given as tuples all the way down.
-ServicePort = tuple[int, str, str | None, float, tuple[Endpoint, ...]]
+# The scheduler options of a row, (key, value) pairs (docs/internals.md, "Scheduler options"):
+#   ("slow_start", seconds 0..86400)       every scheduler: a newly eligible endpoint ramps up
+#   ("hash_port", bool)                    sh, mh: hash the client's address and port
+#   ("mh_table_size", prime <= 1048573)    mh: lookup table size, above the endpoint count
+# A bad key or value is a ValueError naming the service port.
+Option = tuple[str, float | int | bool]
+# (sp_id, name, scheduler, affinity_timeout, endpoints[, options]): scheduler one of
+# scheduler_names() ("" or None mean rr); affinity_timeout seconds, 0 = no ClientIP affinity;
+# options optional (None or () mean none). Rows equal (==) to the ones that built the published
+# table are reused, not rebuilt, when given as tuples all the way down.
+ServicePort = (tuple[int, str, str | None, float, tuple[Endpoint, ...]]
+               | tuple[int, str, str | None, float, tuple[Endpoint, ...], tuple[Option, ...] | None])
 # (listener_id, local_ip or "", local_port or 0, sp_id)
 Frontend = tuple[int, str, int, int]
 
@@ -103,9 +111,11 @@ class Core:
         weight from the table. TypeError/ValueError for malformed input: nothing is published."""
 
     def set_endpoint_state(self, ep_id: int, weight: int) -> None:
-        """Sets an endpoint's effective weight for the next pick by any worker, without building
-        a table: 0 takes it out of scheduling (its connections continue), > 0 puts it back.
-        KeyError when ep_id is in no row of the published table, ValueError for weight < 0."""
+        """Sets an endpoint's effective weight for the next pick by any worker, without an
+        apply: 0 takes it out of scheduling (its connections continue), > 0 puts it back (and
+        starts its slow start). Rows whose scheduler data depends on weights (wrr, sh, mh) are
+        rebuilt and swapped in for the workers; the generation stays. KeyError when ep_id is in
+        no row of the published table, ValueError for weight < 0."""
 
     def start(self) -> None:
         """Starts the worker threads. RuntimeError when already started or stopped."""
@@ -121,7 +131,11 @@ class Core:
         """Copies of the conntrack entries."""
 
 
-# -- scheduler test hooks: the C functions the workers call, compared with lb/schedulers.py ------
+def scheduler_names() -> tuple[str, ...]:
+    """The scheduler names a row may give, in registration order: rr, wrr, lc, wlc, sh, mh."""
+
+
+# -- scheduler test hooks: the C functions the workers call, compared with lb/schedulers/ --------
 
 class RoundRobinCursor:
     def __init__(self, n: int = 0) -> None: ...
@@ -143,3 +157,36 @@ class AffinityTable:
         """Drops the entries expired at now_ns."""
 
     def __len__(self) -> int: ...
+
+
+class Scheduler:
+    """One service port's row built by apply's own code (any scheduler, options, affinity) and
+    picked from as workers pick. Times are integer nanoseconds (CLOCK_MONOTONIC in the core)."""
+
+    rows_built: int         # rows built by apply()
+    rows_reweighted: int    # rows rebuilt for weights (set_endpoint_state, or apply restoring them)
+
+    def __init__(self, name: str, endpoints: Sequence[Endpoint] = (), options: Sequence[Option] = (),
+                 affinity_timeout: float = 0.0, now_ns: int = 1) -> None:
+        """ValueError as Core.apply raises it."""
+
+    def apply(self, endpoints: Sequence[Endpoint], options: Sequence[Option] = (), now_ns: int = 1) -> None:
+        """Rebuilds the row (reused when equal) as Core.apply does at now_ns."""
+
+    def set_endpoint_state(self, ep_id: int, weight: int, now_ns: int = 1) -> None:
+        """As Core.set_endpoint_state at now_ns."""
+
+    def set_connections(self, ep_id: int, active: int, inactive: int) -> None:
+        """Sets the endpoint's live counts, which lc and wlc read."""
+
+    def pick(self, client_ip: str, client_port: int = 0, now_ns: int = 0,
+             failed_ep_id: int | None = None) -> int | None:
+        """ep_id for a new connection (a retry after failed_ep_id failed); None when none is
+        eligible."""
+
+    def slots(self, settled: bool = False) -> list[int] | None:
+        """The ep_ids of wrr's sequence, sh's buckets or mh's table ([] for the others); with
+        settled, where each slot's clients stay during a slow start (None when not kept)."""
+
+    def bench(self, n: int, clients: int = 65536) -> float:
+        """Nanoseconds per pick over n picks, GIL released."""

@@ -140,17 +140,18 @@ class Proxy:
         return self.ports[lid]
 
     @staticmethod
-    def table(endpoints, affinity=0, sp=SP, lid=1, extra=()):
-        """A one-service-port table; endpoints: [(ep_id, ip, port)] or [(ep_id, ip, port, weight)]."""
+    def table(endpoints, affinity=0, sp=SP, lid=1, extra=(), scheduler="rr", options=()):
+        """A one-service-port table; endpoints: [(ep_id, ip, port)] or [(ep_id, ip, port, weight)];
+        options: the row's scheduler options (a 6th element when given)."""
+        row = (sp, "test/svc:p/TCP", scheduler, affinity,
+               tuple((e[0], e[1], e[2], e[3] if len(e) > 3 else 1) for e in endpoints))
         return {
-            "service_ports": [(sp, "test/svc:p/TCP", "rr", affinity,
-                               tuple((e[0], e[1], e[2], e[3] if len(e) > 3 else 1) for e in endpoints))]
-                             + list(extra),
+            "service_ports": [row + ((tuple(options),) if options else ())] + list(extra),
             "frontends": [(lid, "", 0, sp)],
         }
 
-    def apply(self, endpoints, affinity=0, sp=SP, lid=1, extra=()):
-        return self.core.apply(self.table(endpoints, affinity, sp, lid, extra))
+    def apply(self, endpoints, affinity=0, sp=SP, lid=1, extra=(), scheduler="rr", options=()):
+        return self.core.apply(self.table(endpoints, affinity, sp, lid, extra, scheduler, options))
 
     def connect(self, lid=1, source=None, timeout=5):
         return socket.create_connection(self.ports[lid], timeout=timeout, source_address=source)

@@ -210,8 +210,9 @@ def test_set_endpoint_state_rejects_unknown_endpoints_and_negative_weights(proxy
 
 def test_unknown_scheduler_is_rejected_naming_the_supported_ones():
     core = _core.Core(workers=1)
-    with pytest.raises(ValueError, match=r"scheduler 'wlc' is not supported: supported: rr"):
-        core.apply({"service_ports": [(1, "ns/web:http/TCP", "wlc", 0, ())], "frontends": []})
+    with pytest.raises(ValueError, match=r"scheduler 'nq' is not supported: "
+                                         r"supported: rr, wrr, lc, wlc, sh, mh"):
+        core.apply({"service_ports": [(1, "ns/web:http/TCP", "nq", 0, ())], "frontends": []})
     assert core.stats()["generation"] == 0
     assert core.apply({"service_ports": [(1, "ns/web:http/TCP", "rr", 0, ()),
                                          (2, "ns/api:http/TCP", "", 0, ())], "frontends": []}) == 1

@@ -1,7 +1,7 @@
 # OS declarations used by the core. Everything here is callable without the GIL.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t, uintptr_t, UINT64_MAX
-from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memset, memcpy, memcmp, strcmp, strerror
+from libc.stdlib cimport malloc, calloc, realloc, free, qsort
+from libc.string cimport memset, memcpy, memcmp, strcmp, strlen, strerror
 
 
 cdef extern from "<errno.h>" nogil:
