@@ -13,8 +13,11 @@ import sys
 from lb.dns.flags import add_dns_args, add_dns_config_args, dns_run_settings
 from lb import __version__
 from lb.config.loader import check_paths
+from lb.config.annotations import PREFIX
+from lb.config.annotations.scheduling import SCHEDULERS
 from lb.settings import (DEFAULT_CLUSTER_IP_RANGE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_DUMMY_INTERFACE,
-                         DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_TCP_IDLE_TIMEOUT,
+                         DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_SCHEDULER,
+                         DEFAULT_TCP_IDLE_TIMEOUT,
                          ManifestSettings, RunSettings, SettingError, bind_address, flag_check, ip_address)
 
 
@@ -78,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["iptables", "nftables", "ipvs"], required=True)
     p.add_argument("--node-ip", action="append", default=[], metavar="IP", type=_checked(str, ip_address),
                    help="node address for nodePort rules (repeatable)")
+    _add_scheduler_arg(p)
     _add_manifest_args(p)
 
     p = sub.add_parser("run", help="serve the manifests")
@@ -134,6 +138,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="on shutdown or frontend removal, let connections finish this long (default %(default)g)")
     p.add_argument("--dummy-interface", default=DEFAULT_DUMMY_INTERFACE,
                    help="interface that holds non-local cluster and external IPs (default %(default)s)")
+    _add_scheduler_arg(p)
+
+
+def _add_scheduler_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ipvs-scheduler", default=DEFAULT_SCHEDULER, metavar="NAME",
+                   type=_like_setting("ipvs_scheduler", str),
+                   help=f"scheduler of Services without {PREFIX}scheduler: {', '.join(SCHEDULERS)} "
+                        "(default %(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +211,7 @@ def run_settings(args) -> RunSettings:
                        nodeport_addresses=tuple(args.nodeport_addresses),
                        metrics_bind_address=args.metrics_bind_address, tcp_idle_timeout=args.tcp_idle_timeout,
                        drain_timeout=args.drain_timeout, dummy_interface=args.dummy_interface,
+                       ipvs_scheduler=args.ipvs_scheduler,
                        **dns_run_settings(args))
 
 
@@ -207,7 +220,7 @@ def _offline(args, settings: ManifestSettings) -> int:
     if args.command == "validate":
         return offline.validate(settings, verbose=args.verbose)
     if args.command == "render":
-        return offline.render(settings, args.mode, tuple(args.node_ip))
+        return offline.render(settings, args.mode, tuple(args.node_ip), args.ipvs_scheduler)
     query = offline.Query(args.resource, args.name, args.namespace, args.all_namespaces,
                           getattr(args, "output", None), args.selector, getattr(args, "show_labels", False),
                           getattr(args, "show_managed_fields", False))

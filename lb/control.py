@@ -197,7 +197,8 @@ class Control:
         if not snap.services:
             self.log("no_services", level="warning", files=len(snap.files), hint="waiting for manifests")
         self.serving = Serving(self.settings, self.log, self._core)
-        self.planner = Planner(self.ids, self.node_addresses, self.serving.shares_vip_ports)
+        self.planner = Planner(self.ids, self.node_addresses, self.serving.shares_vip_ports,
+                               self.settings.ipvs_scheduler)
         self._publish(rejected=tuple(rejected))
         summary = self.apply(snap)
         from lb.dns.cluster import start_cluster_dns   # here: dnspython loads only for lb run with DNS

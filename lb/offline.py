@@ -17,7 +17,7 @@ from lb.kubectl.resources import resource_named
 from lb.kubectl.selectors import parse_selector
 from lb.config.loader import STDIN, STDIN_NAME, check_paths, load_paths
 from lb.diagnostics import ERROR, WARNING
-from lb.settings import ManifestSettings
+from lb.settings import DEFAULT_SCHEDULER, ManifestSettings
 from lb.snapshot import Snapshot
 from lb.snapshot.build import build_snapshot
 from lb.snapshot.controllers import SELECTS_NO_POD
@@ -247,7 +247,8 @@ def describe(settings: ManifestSettings, query: Query) -> int:
 # --- render ------------------------------------------------------------------------
 
 @command
-def render(settings: ManifestSettings, mode: str, node_ips: tuple[str, ...] = ()) -> int:
+def render(settings: ManifestSettings, mode: str, node_ips: tuple[str, ...] = (),
+           scheduler: str = DEFAULT_SCHEDULER) -> int:
     snap = _load(settings)
     if snap.errors:
         for diag in snap.diagnostics:
@@ -256,7 +257,7 @@ def render(settings: ManifestSettings, mode: str, node_ips: tuple[str, ...] = ()
     from lb.kernel import IPVS_MISSING, ipvs_available
     from lb.render import render as render_rules
     warnings: list[str] = []
-    text = render_rules(snap, mode, node_ips, warnings=warnings)
+    text = render_rules(snap, mode, node_ips, warnings=warnings, scheduler=scheduler)
     if mode == "ipvs" and not ipvs_available():
         warnings.append(f"{IPVS_MISSING}: the rules are ipvsadm-restore input for a machine that has it")
     for note in warnings:

@@ -25,9 +25,9 @@ from typing import Mapping
 
 from lb.addresses import WILDCARD_V4, WILDCARD_V6, host_port, is_loopback, is_wildcard, wildcard_of
 from lb.config.model import TCP
+from lb.settings import DEFAULT_SCHEDULER   # --ipvs-scheduler's; lb.io/scheduler overrides it
 from lb.snapshot import FRONTEND_NODE_PORT, ServiceView, Snapshot
 
-SCHEDULER = "rr"
 FORWARD = "Masq"   # ipvs's word for NAT; a proxy rewrites both addresses, the closest fit
 WEIGHT = 1
 
@@ -89,6 +89,7 @@ class VirtualServer:
     persistence: int         # ClientIP affinity timeout, 0 = none
     listener: ListenerKey    # the socket that accepts it
     real_servers: tuple[RealServer, ...]
+    scheduler: str = DEFAULT_SCHEDULER
 
     @property
     def key(self) -> VirtualServerKey:
@@ -129,9 +130,9 @@ def sp_name(service: str, port_name: str, protocol: str) -> str:
 
 
 def build_plan(snapshot: Snapshot, ids: IdMaps, node_addresses: tuple[str, ...] = (WILDCARD_V4, WILDCARD_V6),
-               share_vip_ports: bool = False) -> Plan:
+               share_vip_ports: bool = False, scheduler: str = DEFAULT_SCHEDULER) -> Plan:
     """The plan of snapshot from scratch (offline uses, tests)."""
-    return Planner(ids, node_addresses, share_vip_ports).update(snapshot)
+    return Planner(ids, node_addresses, share_vip_ports, scheduler).update(snapshot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,7 @@ class _Frontend:
     sp_id: int
     persistence: int
     reals: tuple[RealServer, ...]
+    scheduler: str
 
 
 @dataclass
@@ -161,8 +163,9 @@ class Planner:
     """Plans Snapshots one after another, touching only what changed."""
 
     def __init__(self, ids: IdMaps, node_addresses: tuple[str, ...] = (WILDCARD_V4, WILDCARD_V6),
-                 share_vip_ports: bool = False):
+                 share_vip_ports: bool = False, scheduler: str = DEFAULT_SCHEDULER):
         self.ids = ids
+        self.scheduler = scheduler          # for Services without lb.io/scheduler
         self.node_addresses = tuple(node_addresses)
         self.share_vip_ports = share_vip_ports
         self._views: dict[str, ServiceView] = {}
@@ -223,7 +226,7 @@ class Planner:
 
     # -- one Service ---------------------------------------------------------------------
     def _add(self, key: str, view: ServiceView, dirty: set[ListenerKey]) -> None:
-        part = _plan_service(view, self.ids, self.node_addresses)
+        part = _plan_service(view, self.ids, self.node_addresses, self.scheduler)
         self._views[key] = view
         self._parts[key] = part
         self._rows.update(part.rows)
@@ -311,7 +314,7 @@ class Planner:
             _order, _index, service, fe = claims[0]
             listener = self._listener_of(fe)
             vs = VirtualServer(fe.protocol, fe.ip, fe.port, fe.kind, service, fe.port_name, fe.sp_id,
-                               fe.persistence, listener, fe.reals)
+                               fe.persistence, listener, fe.reals, fe.scheduler)
             # A wildcard listener needs the local address to find the frontend; "" there means
             # any address (a nodePort). A specific listener is its frontend.
             local_ip = fe.ip if is_wildcard(listener[0]) and not is_wildcard(fe.ip) else ""
@@ -368,7 +371,7 @@ def _endpoint_ids(part: _Part) -> set[tuple[int, int]]:
     return {(sp_id, ep[0]) for sp_id, row in part.rows.items() for ep in row[4]}
 
 
-def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...]) -> _Part:
+def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...], scheduler: str) -> _Part:
     """One Service's rows, frontends and reasons not to serve. Only TCP is served; UDP and
     SCTP ports and ExternalName Services are listed in not_served."""
     svc = view.service
@@ -380,6 +383,7 @@ def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...
         part.not_served.append(NotServed("clusterIP: None", svc.key,
                                          "headless Service: no virtual server, clients use the endpoints"))
     vips: list[str] = []
+    scheduler = svc.options.get("scheduler", scheduler)
     for spv in view.port_views():
         if spv.protocol != TCP:
             for fe in spv.frontends:
@@ -390,7 +394,7 @@ def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...
             continue
         sp_id = ids.sp(svc.key, spv.port_name, spv.protocol)
         reals = tuple(RealServer(ids.ep(sp_id, e.ip, e.port), e.ip, e.port) for e in spv.usable)
-        part.rows[sp_id] = (sp_id, sp_name(svc.key, spv.port_name, spv.protocol), SCHEDULER, svc.affinity_timeout,
+        part.rows[sp_id] = (sp_id, sp_name(svc.key, spv.port_name, spv.protocol), scheduler, svc.affinity_timeout,
                             tuple((r.ep_id, r.ip, r.port, r.weight) for r in reals))
         for fe in spv.frontends:
             places = node_addresses if fe.kind == FRONTEND_NODE_PORT else (fe.ip,)
@@ -398,6 +402,6 @@ def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...
                 vips.append(fe.ip)
             for ip in places:
                 part.frontends.append(_Frontend(fe.kind, ip, fe.port, TCP, spv.port_name, sp_id,
-                                                svc.affinity_timeout, reals))
+                                                svc.affinity_timeout, reals, scheduler))
     part.vips = tuple(vips)
     return part

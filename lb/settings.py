@@ -26,6 +26,7 @@ DEFAULT_TCP_IDLE_TIMEOUT = 3600.0
 DEFAULT_DRAIN_TIMEOUT = 10.0
 DEFAULT_DUMMY_INTERFACE = "lb0"
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+DEFAULT_SCHEDULER = "rr"
 MAX_WORKERS = 64          # the core's LB_MAX_WORKERS (ext/): lb._core.Core refuses more
 IFNAMSIZ = 16             # Linux interface names: at most 15 bytes
 
@@ -103,6 +104,12 @@ def bind_address(value: str) -> None:
         raise ValueError(accepted)
 
 
+def scheduler_name(value: str) -> None:
+    from lb.config.annotations.scheduling import SCHEDULERS
+    if value not in SCHEDULERS:
+        raise ValueError("must be one of " + ", ".join(SCHEDULERS))
+
+
 def interface_name(value: str) -> None:
     """The kernel's dev_valid_name: 1-15 bytes, not . or .., no /, : or whitespace."""
     if (not value or len(value.encode()) >= IFNAMSIZ or value in (".", "..")
@@ -161,6 +168,7 @@ class RunSettings(ManifestSettings):
     tcp_idle_timeout: float = setting(DEFAULT_TCP_IDLE_TIMEOUT, "--tcp-idle-timeout", positive_seconds)
     drain_timeout: float = setting(DEFAULT_DRAIN_TIMEOUT, "--drain-timeout", non_negative_seconds)
     dummy_interface: str = setting(DEFAULT_DUMMY_INTERFACE, "--dummy-interface", interface_name)
+    ipvs_scheduler: str = setting(DEFAULT_SCHEDULER, "--ipvs-scheduler", scheduler_name)
     # lb.dns: the embedded cluster DNS, off while dns_bind_addresses is empty
     dns_bind_addresses: tuple[str, ...] = ()     # HOST:PORT, each served on UDP and TCP
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN

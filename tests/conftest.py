@@ -154,7 +154,9 @@ class Lb:
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(5)
+            # SIGKILL is final, but the exit itself (unmapping, closing sockets) can take
+            # seconds on a machine busy with other work
+            self.proc.wait(30)
         self.log_file.close()
 
 

@@ -8,7 +8,7 @@ import time
 from lb import __version__
 from lb.addresses import host_port, ip_sort_key
 from lb.instance import Instance
-from lb.plan import FORWARD, SCHEDULER, sp_name
+from lb.plan import FORWARD, sp_name
 
 SP_COUNTERS = ("connections", "bytes_in", "bytes_out", "connect_failures", "retries", "no_endpoint_resets")
 EP_COUNTERS = ("connections", "bytes_in", "bytes_out", "connect_failures")
@@ -54,7 +54,7 @@ def status(instance: Instance, connections: bool = False) -> dict:
         st = sp_stats.get(vs.sp_id, {})
         error = instance.error_of(vs)
         vss.append({"protocol": vs.protocol, "address": vs.ip, "port": vs.port, "kind": vs.kind,
-                    "service": vs.service, "port_name": vs.port_name, "scheduler": SCHEDULER,
+                    "service": vs.service, "port_name": vs.port_name, "scheduler": vs.scheduler,
                     "persistent": vs.persistence, "serving": error is None, "error": error,
                     **{c: st.get(c, 0) for c in SP_COUNTERS},
                     "real_servers": _real_servers(instance, vs, ep_stats)})

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lb.config import validate as v
+from lb.config.annotations import ENDPOINT_SLICE, ENDPOINTS, POD, SERVICE, parse_annotations
 from lb.diagnostics import invalid
 from lb.addresses import ip_family
 from lb.config.model import (AFFINITY_CLIENT_IP, DEFAULT_AFFINITY_TIMEOUT, ContainerPort, Endpoint, EndpointPort,
@@ -42,8 +43,9 @@ def build_objects(kind: str, obj: dict, source: Source, owned: bool = False,
 def _service(obj: dict, source: Source, owned: bool, keep: bool = True) -> BuildResult:
     svc = default_service(obj, owned)
     errors = v.validate_service(svc) or default_ip_families(svc)
-    if errors:
-        return BuildResult(errors=errors)
+    options, option_errors = parse_annotations(SERVICE, svc["metadata"].get("annotations"))
+    if errors or option_errors:
+        return BuildResult(errors=errors + option_errors)
     meta, spec = svc["metadata"], svc["spec"]
     ports = tuple(ServicePort(name=p.get("name") or "", protocol=p["protocol"], port=p["port"],
                               target_port=p["targetPort"], node_port=p.get("nodePort") or None,
@@ -71,7 +73,7 @@ def _service(obj: dict, source: Source, owned: bool, keep: bool = True) -> Build
         allocate_load_balancer_node_ports=spec.get("allocateLoadBalancerNodePorts") is not False,
         external_traffic_policy=spec.get("externalTrafficPolicy"),
         internal_traffic_policy=spec.get("internalTrafficPolicy"),
-        labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}),
+        labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}), options=options,
         source=source, manifest=svc if keep else None)])
 
 
@@ -86,8 +88,9 @@ def _endpoints(obj: dict, source: Source, owned: bool, keep: bool = True) -> Bui
     splits them into slices; notReadyAddresses become ready=False, serving=False."""
     eps = default_endpoints(obj, owned)
     errors = v.validate_endpoints(eps)
-    if errors:
-        return BuildResult(errors=errors)
+    options, option_errors = parse_annotations(ENDPOINTS, eps["metadata"].get("annotations"))
+    if errors or option_errors:
+        return BuildResult(errors=errors + option_errors)
     meta, out = eps["metadata"], []
     for subset in eps.get("subsets") or []:
         ports = tuple(EndpointPort(p.get("name") or "", p["port"], p["protocol"], p.get("appProtocol"))
@@ -101,7 +104,7 @@ def _endpoints(obj: dict, source: Source, owned: bool, keep: bool = True) -> Bui
         for family in sorted(by_family):
             out.append(EndpointSet(namespace=meta["namespace"], service_name=meta["name"], kind="Endpoints",
                                    name=meta["name"], address_type=family, addresses=tuple(by_family[family]),
-                                   ports=ports, source=source, manifest=eps if keep else None))
+                                   ports=ports, options=options, source=source, manifest=eps if keep else None))
     return BuildResult(objects=out)
 
 
@@ -111,8 +114,9 @@ def _endpoint_slice(obj: dict, source: Source, owned: bool, keep: bool = True) -
     endpoint is used; FQDN slices and slices without a Service label are ignored."""
     es = default_endpoint_slice(obj, owned)
     errors = v.validate_endpoint_slice(es)
-    if errors:
-        return BuildResult(errors=errors)
+    options, option_errors = parse_annotations(ENDPOINT_SLICE, es["metadata"].get("annotations"))
+    if errors or option_errors:
+        return BuildResult(errors=errors + option_errors)
     meta, result = es["metadata"], BuildResult()
     service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
     if es["addressType"] == "FQDN":
@@ -142,7 +146,7 @@ def _endpoint_slice(obj: dict, source: Source, owned: bool, keep: bool = True) -
                   for p in es.get("ports") or [] if p.get("port") is not None)
     result.objects.append(EndpointSet(namespace=meta["namespace"], service_name=service, kind="EndpointSlice",
                                       name=meta["name"], address_type=es["addressType"],
-                                      addresses=tuple(addresses), ports=ports, source=source,
+                                      addresses=tuple(addresses), ports=ports, options=options, source=source,
                                       manifest=es if keep else None))
     return result
 
@@ -150,6 +154,7 @@ def _endpoint_slice(obj: dict, source: Source, owned: bool, keep: bool = True) -
 def _pod(obj: dict, source: Source, owned: bool, keep: bool = True) -> BuildResult:
     pod = default_pod(obj, owned)
     errors = v.validate_pod(pod)
+    errors += parse_annotations(POD, pod["metadata"].get("annotations"))[1]
     if errors:
         return BuildResult(errors=errors)
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}

@@ -60,6 +60,7 @@ class Service:
     internal_traffic_policy: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, object] = field(default_factory=dict)   # lb.io/ annotations parsed (lb/config/annotations)
     source: Source | None = None
     manifest: Mapping | None = field(default=None, compare=False, repr=False)  # defaulted object, for -o yaml
     key: str = field(init=False, compare=False, repr=False)    # "<namespace>/<name>"
@@ -111,6 +112,7 @@ class EndpointSet:
     address_type: str        # IPv4, IPv6 (FQDN slices are dropped with a warning, as kube-proxy does)
     addresses: tuple[Endpoint, ...]          # port None: the set's ports apply
     ports: tuple[EndpointPort, ...]
+    options: Mapping[str, object] = field(default_factory=dict)   # lb.io/ annotations parsed (lb/config/annotations)
     source: Source | None = None
     manifest: Mapping | None = field(default=None, compare=False, repr=False)
 

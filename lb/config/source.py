@@ -8,6 +8,8 @@ keeps no line marks, so the first line_of() of a document composes its text agai
 """
 from __future__ import annotations
 
+import re
+
 
 class File:
     """A manifest file as last read: shared by its Documents, so a re-read updates it once."""
@@ -42,6 +44,9 @@ class Document:
             from lb.config.documents import field_lines_of
             self._lines = field_lines_of(self.text) if self.text else {}
         return self._lines.get(path)
+
+
+_KEY_IN_BRACKETS = re.compile(r"\[([^\]]*[^\]0-9][^\]]*)\]")
 
 
 class Source:
@@ -90,8 +95,9 @@ class Source:
         return self.document.field_line(self._full(field_path)) is not None
 
     def line_of(self, field_path: str) -> int:
-        """The line of field_path, or of its nearest ancestor that has one."""
-        path = field_path
+        """The line of field_path, or of its nearest ancestor that has one. A map key in
+        brackets (metadata.annotations[lb.io/scheduler]) is found as the field it names."""
+        path = _KEY_IN_BRACKETS.sub(r".\1", field_path)
         while path:
             found = self.document.field_line(self._full(path))
             if found is not None:

@@ -11,6 +11,7 @@ from lb.render.iptables import render_iptables
 from lb.render.ipvs import render_ipvs
 from lb.render.nftables import render_nftables
 from lb.render.plan import port_plans
+from lb.settings import DEFAULT_SCHEDULER
 from lb.snapshot import Snapshot
 
 MODES = ("iptables", "nftables", "ipvs")
@@ -18,11 +19,13 @@ MODES = ("iptables", "nftables", "ipvs")
 __all__ = ["MODES", "render", "render_iptables", "render_nftables", "render_ipvs"]
 
 
-def render(snapshot: Snapshot, mode: str, node_ips=(), warnings: list[str] | None = None) -> str:
+def render(snapshot: Snapshot, mode: str, node_ips=(), warnings: list[str] | None = None,
+           scheduler: str = DEFAULT_SCHEDULER) -> str:
     """The ruleset for `mode`: iptables gives the IPv4 iptables-restore input (IPv6 is
     render_iptables(snapshot, family=6)), nftables the `ip` and then the `ip6` table (the
     latter only when there are IPv6 services), ipvs every virtual server of both
-    families. node_ips: addresses serving nodePorts (--node-ip). Notes a user should see
+    families, each with its lb.io/scheduler or else `scheduler`. node_ips: addresses serving
+    nodePorts (--node-ip). Notes a user should see
     (skipped ports, approximations) are appended to `warnings` when given."""
     if mode == "iptables":
         return render_iptables(snapshot, 4, node_ips, warnings)
@@ -32,7 +35,7 @@ def render(snapshot: Snapshot, mode: str, node_ips=(), warnings: list[str] | Non
             out += render_nftables(snapshot, 6, node_ips, warnings)
         return out
     if mode == "ipvs":
-        return render_ipvs(snapshot, node_ips, warnings=warnings)
+        return render_ipvs(snapshot, node_ips, scheduler, warnings=warnings)
     raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
 
 

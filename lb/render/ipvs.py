@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from lb.addresses import host_port
 from lb.render.plan import family_ips, port_plans
+from lb.settings import DEFAULT_SCHEDULER
 from lb.snapshot import ServicePortView, Snapshot
 
-DEFAULT_SCHEDULER = "rr"
 REAL_SERVER_WEIGHT = 1
 PROTOCOL_FLAGS = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
 
@@ -41,7 +41,7 @@ def render_ipvs(snapshot: Snapshot, node_ips=(), scheduler: str = DEFAULT_SCHEDU
                 if not ips:
                     skipped_nodeports.append(f"{plan.node_port}/{plan.protocol.lower()} ({plan.name})")
             for ip, port in vip_ports:
-                lines += _virtual_server(plan, ip, port, scheduler)
+                lines += _virtual_server(plan, ip, port, plan.service.options.get("scheduler", scheduler))
     if skipped_nodeports and warnings is not None:
         warnings.append("ipvs: nodePorts " + ", ".join(skipped_nodeports)
                         + " not rendered: pass --node-ip to render them")
