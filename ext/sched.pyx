@@ -55,6 +55,15 @@ cdef inline bint _avoided(const lb_pick_ctx *ctx, int64_t ep_id) noexcept nogil:
     return False
 
 
+cdef int _ep_index(const lb_sp *sp, int64_t ep_id) noexcept nogil:
+    """The index of ep_id in sp.eps, -1 when it is not there (it left the row). O(n)."""
+    cdef int i
+    for i in range(sp.n_eps):
+        if sp.eps[i].ep_id == ep_id:
+            return i
+    return -1
+
+
 cdef inline bint _ep_pickable(const lb_sp *sp, const lb_pick_ctx *ctx, int i) noexcept nogil:
     """Whether sp.eps[i] is eligible and not in ctx.avoid."""
     return _ep_eligible(&sp.eps[i]) and (ctx.n_avoid == 0 or not _avoided(ctx, sp.eps[i].ep_id))

@@ -9,7 +9,11 @@
 # moves past the endpoint taken, so the one after a skipped endpoint does not get its turn
 # too. Endpoints in the pick's avoid list (the one that just failed, those slow start turned
 # away) are skipped the same way. Weights above 0 are otherwise ignored (wrr uses them).
-# pick: O(1) while the endpoint at the cursor is eligible, O(n) scan otherwise.
+# A retry (the connection's last connect failed) takes the endpoint after the one that failed
+# and leaves the cursor alone: the retry is the same connection's turn, not a new one, so with
+# [dead, live] a connection that starts on the dead one does not push the next connection
+# onto it again (every connection would try the dead one first otherwise).
+# pick: O(1) while the endpoint at the cursor is eligible, O(n) scan otherwise and on retries.
 
 
 cdef int _rr_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
@@ -20,6 +24,10 @@ cdef int _rr_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
     cdef int i
     if n <= 0:
         return -1
+    if ctx.failed:
+        i = _ep_index(sp, ctx.failed_ep_id)
+        if i >= 0:
+            return _sched_scan(sp, ctx, i + 1, NULL)
     i = <int>(lb_fetch_add_u64(&sp.state.cursor, 1) % <uint64_t>n)
     if ctx.n_avoid == 0 and _ep_eligible(&sp.eps[i]):
         return i

@@ -12,7 +12,9 @@
 # scaled down to it (every eligible endpoint keeping at least one turn). The sequence holds
 # the endpoints that were eligible at build; set_endpoint_state rebuilds it when a weight
 # changes (LB_SCHED_F_WEIGHTS), and until then a slot whose endpoint is no longer pickable
-# hands over to the next pickable endpoint in row order.
+# hands over to the next pickable endpoint in row order. A retry takes the pickable endpoint
+# after the one that failed, in row order, and leaves the cursor alone (as rr: the retry is
+# not a new turn).
 
 
 cdef int _wrr_init(lb_sp *sp) noexcept nogil:
@@ -57,6 +59,10 @@ cdef int _wrr_pick(lb_sp *sp, const lb_pick_ctx *ctx) noexcept nogil:
     cdef int i
     if s == NULL or s.n == 0:
         return _sched_scan(sp, ctx, 0, NULL)
+    if ctx.failed:
+        i = _ep_index(sp, ctx.failed_ep_id)
+        if i >= 0:
+            return _sched_scan(sp, ctx, i + 1, NULL)
     i = s.slot[lb_fetch_add_u64(&sp.state.cursor, 1) % s.n]
     if _ep_pickable(sp, ctx, i):
         return i

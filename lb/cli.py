@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lb.dns.flags import add_dns_args, add_dns_config_args, dns_run_settings
+from lb.dns.flags import add_dns_args, add_dns_config_args, dns_run_settings, upstream_address
 from lb import __version__
 from lb.config.loader import check_paths
 from lb.config.annotations import PREFIX
 from lb.config.annotations.scheduling import SCHEDULERS
 from lb.settings import (DEFAULT_CLUSTER_IP_RANGE, DEFAULT_DRAIN_TIMEOUT, DEFAULT_DUMMY_INTERFACE,
-                         DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE, DEFAULT_SCHEDULER,
+                         DEFAULT_HOSTS_FILE, DEFAULT_METRICS_BIND_ADDRESS, DEFAULT_NODE_PORT_RANGE,
+                         DEFAULT_SCHEDULER,
                          DEFAULT_TCP_IDLE_TIMEOUT,
                          ManifestSettings, RunSettings, SettingError, bind_address, flag_check, ip_address)
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("describe", help="show objects in kubectl describe's layout")
     _add_query_args(p)
+    _add_name_args(p)
     _add_manifest_args(p)
 
     p = sub.add_parser("render", help="print the rules kube-proxy would program")
@@ -139,6 +141,17 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dummy-interface", default=DEFAULT_DUMMY_INTERFACE,
                    help="interface that holds non-local cluster and external IPs (default %(default)s)")
     _add_scheduler_arg(p)
+    _add_name_args(p)
+
+
+def _add_name_args(p: argparse.ArgumentParser) -> None:
+    """Where ExternalName targets are looked up (lb run forwards them; describe shows them)."""
+    g = p.add_argument_group("ExternalName resolution")
+    g.add_argument("--resolver", dest="resolvers", action="append", default=[], type=upstream_address,
+                   metavar="ADDR[:PORT]", help="nameserver for ExternalName targets (repeatable; "
+                                               "default /etc/resolv.conf's)")
+    g.add_argument("--hosts-file", default=DEFAULT_HOSTS_FILE, metavar="PATH",
+                   help="hosts(5) file read before any nameserver (default %(default)s)")
 
 
 def _add_scheduler_arg(p: argparse.ArgumentParser) -> None:
@@ -211,7 +224,8 @@ def run_settings(args) -> RunSettings:
                        nodeport_addresses=tuple(args.nodeport_addresses),
                        metrics_bind_address=args.metrics_bind_address, tcp_idle_timeout=args.tcp_idle_timeout,
                        drain_timeout=args.drain_timeout, dummy_interface=args.dummy_interface,
-                       ipvs_scheduler=args.ipvs_scheduler,
+                       ipvs_scheduler=args.ipvs_scheduler, resolvers=tuple(args.resolvers),
+                       hosts_file=args.hosts_file,
                        **dns_run_settings(args))
 
 
@@ -223,7 +237,8 @@ def _offline(args, settings: ManifestSettings) -> int:
         return offline.render(settings, args.mode, tuple(args.node_ip), args.ipvs_scheduler)
     query = offline.Query(args.resource, args.name, args.namespace, args.all_namespaces,
                           getattr(args, "output", None), args.selector, getattr(args, "show_labels", False),
-                          getattr(args, "show_managed_fields", False))
+                          getattr(args, "show_managed_fields", False), tuple(getattr(args, "resolvers", ())),
+                          getattr(args, "hosts_file", DEFAULT_HOSTS_FILE))
     return getattr(offline, args.command)(settings, query)
 
 

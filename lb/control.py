@@ -1,6 +1,10 @@
 """The running instance (`lb run`): for each new desired state, plan, serve, publish.
 
     sources (files, SIGHUP) -> Snapshot -> lb.plan -> lb.serve.apply -> Instance
+    ExternalName targets' addresses (lb.sources.externalname) -> lb.plan -> ...
+
+A name's new addresses go through the same plan and apply as a reload: only the Services
+forwarding to that name are planned again, and live connections stay.
 
 Also the admin endpoint, signals and the drain. The event loop is uvloop's; nothing
 here runs per connection (the core's workers do that without the GIL).
@@ -56,6 +60,8 @@ class Control:
         self._served: dict = {}          # virtual server key -> service, as logged
         self._told_not_served: set = set()
         self.dns = None    # lb.dns.cluster.ClusterDns with --dns-bind-address
+        self.names = None  # lb.sources.externalname.NameResolver: ExternalName targets
+        self._names_pending = False
         self._told_no_pods: set = set()
 
     # -- applying --------------------------------------------------------------
@@ -82,6 +88,8 @@ class Control:
             plan = replace(plan, summary={**first, "virtual_servers": plan.summary["virtual_servers"]})
         self.serving.busy_wildcards.clear()
         self._publish(snapshot=snapshot, plan=plan, generation=generation)
+        if self.names is not None:
+            self.names.watch(self.planner.external_names())
         if self.dns is not None:
             self.dns.update(snapshot)
         self._log_frontends(plan)
@@ -136,6 +144,33 @@ class Control:
                     self.log("selects_no_pod", level="warning", service=f"{d.namespace}/{d.name}",
                              source=f"{d.path}:{d.line}", detail=d.message)
         self._told_no_pods = told
+
+    # -- ExternalName targets ----------------------------------------------------
+    def _name_addresses(self, name: str):
+        return self.names.addresses(name), self.names.error(name)
+
+    def _name_changed(self, name: str, *_detail) -> None:
+        """A name's addresses changed (or it failed anew): re-plan what forwards to it, once
+        per loop turn however many names changed in it."""
+        if self.planner.names_changed([name]) and not self._names_pending:
+            self._names_pending = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._apply_names()))
+
+    async def _apply_names(self) -> None:
+        async with self._reload_lock:
+            self._names_pending = False
+            if self._stop.is_set():
+                return
+            began = time.time()
+            try:
+                summary = self.apply(self.instance.snapshot)
+            except Exception as e:   # a bug here must not stop what serves
+                self._publish(reload_errors=self.instance.reload_errors + 1)
+                self.log("reload_failed", level="error", trigger="names", error=repr(e))
+                return
+            self.log("names_applied", generation=self.instance.generation,
+                     duration_ms=int((time.time() - began) * 1000), endpoints_added=summary.get("endpoints_added", 0),
+                     endpoints_removed=summary.get("endpoints_removed", 0))
 
     # -- reloading -------------------------------------------------------------
     async def reload(self, trigger: str, hold: frozenset[str] = frozenset()) -> None:
@@ -197,8 +232,11 @@ class Control:
         if not snap.services:
             self.log("no_services", level="warning", files=len(snap.files), hint="waiting for manifests")
         self.serving = Serving(self.settings, self.log, self._core)
+        from lb.sources.externalname import NameResolver   # here: dnspython loads only for lb run
+        self.names = NameResolver(self._name_changed, on_error=self._name_changed, log=self.log,
+                                  hosts_path=self.settings.hosts_file, nameservers=self.settings.resolvers or None)
         self.planner = Planner(self.ids, self.node_addresses, self.serving.shares_vip_ports,
-                               self.settings.ipvs_scheduler)
+                               self.settings.ipvs_scheduler, names=self._name_addresses)
         self._publish(rejected=tuple(rejected))
         summary = self.apply(snap)
         from lb.dns.cluster import start_cluster_dns   # here: dnspython loads only for lb run with DNS
@@ -277,6 +315,8 @@ class Control:
             await self.admin.close()
         if self.dns is not None:
             await self.dns.close()
+        if self.names is not None:
+            await self.names.close()
         self.log("stopped", drained_seconds=round(time.time() - began, 3))
 
 

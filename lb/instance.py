@@ -31,12 +31,14 @@ class Instance:
     last_reload: Mapping = field(default_factory=lambda: MappingProxyType({}))
 
     def error_of(self, vs: VirtualServer) -> str | None:
-        """None when vs serves, else why not."""
-        return self.vip_errors.get(vs.ip) or self.listen_errors.get(vs.listener)
+        """None when vs serves, else why not (an ExternalName whose name never resolved
+        accepts and resets: it does not serve either)."""
+        return (self.vip_errors.get(vs.ip) or self.listen_errors.get(vs.listener)
+                or (self.plan.unresolved.get(vs.service) if self.plan else None))
 
     def serving_errors(self) -> dict[VirtualServerKey, str]:
         """Every virtual server that does not serve, and why."""
-        if not self.plan or not (self.vip_errors or self.listen_errors):
+        if not self.plan or not (self.vip_errors or self.listen_errors or self.plan.unresolved):
             return {}
         return {vs.key: e for vs in self.plan.virtual_servers.values() if (e := self.error_of(vs))}
 

@@ -17,7 +17,7 @@ from lb.kubectl.resources import resource_named
 from lb.kubectl.selectors import parse_selector
 from lb.config.loader import STDIN, STDIN_NAME, check_paths, load_paths
 from lb.diagnostics import ERROR, WARNING
-from lb.settings import DEFAULT_SCHEDULER, ManifestSettings
+from lb.settings import DEFAULT_HOSTS_FILE, DEFAULT_SCHEDULER, ManifestSettings
 from lb.snapshot import Snapshot
 from lb.snapshot.build import build_snapshot
 from lb.snapshot.controllers import SELECTS_NO_POD
@@ -53,6 +53,8 @@ class Query:
     selector: str | None = None      # -l
     show_labels: bool = False
     show_managed_fields: bool = False
+    resolvers: tuple[str, ...] = ()  # describe: where ExternalName targets are looked up
+    hosts_file: str = DEFAULT_HOSTS_FILE
 
 
 def _check_paths(settings: ManifestSettings) -> None:
@@ -239,8 +241,14 @@ def describe(settings: ManifestSettings, query: Query) -> int:
     if isinstance(found, int):
         return found
     snap, items = found
+    names = {}
+    forwarded = [it.obj.service.external_name for it in items if getattr(it.obj, "service", None) is not None
+                 and it.obj.service.forward_ip]
+    if forwarded:
+        from lb.sources.externalname import resolve_once
+        names = resolve_once(forwarded, hosts_path=query.hosts_file, nameservers=query.resolvers or None)
     # kubectl separates described objects with two empty lines
-    sys.stdout.write("\n\n".join(resource.describe(it, snap) for it in items))
+    sys.stdout.write("\n\n".join(resource.describe(it, snap, names) for it in items))
     return 0
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Callable, Mapping
 
 from lb.addresses import WILDCARD_V4, WILDCARD_V6, host_port, is_loopback, is_wildcard, wildcard_of
-from lb.config.model import TCP
+from lb.config.model import EXTERNAL_NAME, TCP
 from lb.settings import DEFAULT_SCHEDULER   # --ipvs-scheduler's; lb.io/scheduler overrides it
 from lb.snapshot import FRONTEND_NODE_PORT, ServiceView, Snapshot
 
@@ -36,7 +36,7 @@ VirtualServerKey = tuple[str, str, int]   # (protocol, ip, port)
 
 
 class IdMaps:
-    """Ids stable across reloads: sp_id per (service, port name, protocol), ep_id per
+    """Ids stable across reloads: sp_id per (service, port name, protocol, family), ep_id per
     (sp_id, ip, port), listener id per (ip, port, protocol). Never reused in a run,
     so a stale id can never name something new."""
 
@@ -54,8 +54,9 @@ class IdMaps:
             self._next[space] += 1
         return ident
 
-    def sp(self, service: str, port_name: str, protocol: str) -> int:
-        return self.get("sp", (service, port_name, protocol))
+    def sp(self, service: str, port_name: str, protocol: str, family: int = 0) -> int:
+        """family: 4 or 6 (kube-proxy's proxiers are per family, so are rows), 0: any."""
+        return self.get("sp", (service, port_name, protocol, family))
 
     def ep(self, sp_id: int, ip: str, port: int) -> int:
         return self.get("ep", (sp_id, ip, port))
@@ -115,6 +116,7 @@ class Plan:
     listeners: Mapping[ListenerKey, int] = field(default_factory=dict)         # key -> listener id
     addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)      # VIP -> services needing it
     not_served: tuple[NotServed, ...] = ()
+    unresolved: Mapping[str, str] = field(default_factory=dict)   # ExternalName service -> why it has no address
     rows: Mapping[int, tuple] = field(default_factory=dict)                     # sp_id -> core table row
     frontends: tuple[tuple, ...] = ()                      # core table frontends
     summary: Mapping[str, int] = field(default_factory=dict)                    # what changed since the plan before
@@ -151,20 +153,38 @@ class _Frontend:
 
 @dataclass
 class _Part:
-    """What one Service contributes, computed from its ServiceView alone."""
+    """What one Service contributes, computed from its ServiceView (and, for ExternalName,
+    the addresses its name has) alone."""
     order: tuple[str, str]                     # (namespace, name): who wins a claimed address:port
     rows: dict[int, tuple] = field(default_factory=dict)
     frontends: list[_Frontend] = field(default_factory=list)
     not_served: list[NotServed] = field(default_factory=list)
     vips: tuple[str, ...] = ()
+    name: str = ""                             # ExternalName served: the name it forwards to
+    unresolved: str | None = None              # ... and why that name has no address yet
+
+
+# name -> (addresses in force or None when it never resolved, why not); lb.sources.externalname
+NameLookup = Callable[[str], tuple["tuple[str, ...] | None", "str | None"]]
+
+
+def _no_names(_name: str):
+    return None, "names are not resolved here"
+
+
+def external_name_key(name: str | None) -> str:
+    """The name an ExternalName Service forwards to, as resolvers key it."""
+    return (name or "").strip().rstrip(".").lower()
 
 
 class Planner:
     """Plans Snapshots one after another, touching only what changed."""
 
     def __init__(self, ids: IdMaps, node_addresses: tuple[str, ...] = (WILDCARD_V4, WILDCARD_V6),
-                 share_vip_ports: bool = False, scheduler: str = DEFAULT_SCHEDULER):
+                 share_vip_ports: bool = False, scheduler: str = DEFAULT_SCHEDULER,
+                 names: NameLookup = _no_names):
         self.ids = ids
+        self.names = names                  # ExternalName targets' addresses (names_changed re-plans)
         self.scheduler = scheduler          # for Services without lb.io/scheduler
         self.node_addresses = tuple(node_addresses)
         self.share_vip_ports = share_vip_ports
@@ -184,7 +204,21 @@ class Planner:
         self._addresses: dict[str, list[str]] = {}
         self._not_served_keys: list[tuple[str, str]] = []                 # sorted orders with not_served
         self._forced: set[ListenerKey] = set()                            # claims to place again
+        self._by_name: dict[str, set[str]] = {}                           # ExternalName target -> services
+        self._stale: set[str] = set()                                     # services to re-plan anyway
         self._plan: Plan | None = None
+
+    def names_changed(self, names) -> bool:
+        """The addresses of these names changed: the ExternalName Services forwarding to them
+        are planned again at the next update. True when there is such a Service."""
+        before = len(self._stale)
+        for name in names:
+            self._stale |= self._by_name.get(external_name_key(name), set())
+        return len(self._stale) > before
+
+    def external_names(self) -> set[str]:
+        """The names ExternalName Services with ports forward to (what a resolver keeps)."""
+        return set(self._by_name)
 
     # -- the whole -----------------------------------------------------------------------
     def update(self, snapshot: Snapshot) -> Plan:
@@ -196,8 +230,9 @@ class Planner:
         for key in [k for k in self._views if k not in views]:
             old_eps |= _endpoint_ids(self._parts[key])
             self._remove(key, dirty_claims)
+        stale, self._stale = self._stale, set()
         for key, view in views.items():
-            if self._views.get(key) is view:
+            if self._views.get(key) is view and key not in stale:
                 continue
             if key in self._views:
                 old_eps |= _endpoint_ids(self._parts[key])
@@ -218,7 +253,9 @@ class Planner:
                            for n in self._parts[f"{order[0]}/{order[1]}"].not_served)
         not_served += tuple(n for key in sorted(self._contested) for n in _losers(self._claims[key]))
         summary = {"virtual_servers": len(virtual_servers), **summary}
-        return Plan(virtual_servers=MappingProxyType(virtual_servers),
+        unresolved = {key: self._parts[key].unresolved for keys in self._by_name.values() for key in keys
+                      if self._parts[key].unresolved}
+        return Plan(virtual_servers=MappingProxyType(virtual_servers), unresolved=MappingProxyType(unresolved),
                     listeners=MappingProxyType({k: self.ids.listener(k) for k in self._listeners}),
                     addresses=MappingProxyType({ip: tuple(s) for ip, s in self._addresses.items()}),
                     not_served=not_served, rows=MappingProxyType(dict(self._rows)),
@@ -226,9 +263,11 @@ class Planner:
 
     # -- one Service ---------------------------------------------------------------------
     def _add(self, key: str, view: ServiceView, dirty: set[ListenerKey]) -> None:
-        part = _plan_service(view, self.ids, self.node_addresses, self.scheduler)
+        part = _plan_service(view, self.ids, self.node_addresses, self.scheduler, self.names)
         self._views[key] = view
         self._parts[key] = part
+        if part.name:
+            self._by_name.setdefault(part.name, set()).add(key)
         self._rows.update(part.rows)
         for index, fe in enumerate(part.frontends):
             claim_key = (fe.ip, fe.port, fe.protocol)
@@ -248,6 +287,11 @@ class Planner:
     def _remove(self, key: str, dirty: set[ListenerKey]) -> None:
         part = self._parts.pop(key)
         del self._views[key]
+        if part.name:
+            keys = self._by_name[part.name]
+            keys.discard(key)
+            if not keys:
+                del self._by_name[part.name]
         for sp_id in part.rows:
             self._rows.pop(sp_id, None)
         for fe in part.frontends:
@@ -371,14 +415,24 @@ def _endpoint_ids(part: _Part) -> set[tuple[int, int]]:
     return {(sp_id, ep[0]) for sp_id, row in part.rows.items() for ep in row[4]}
 
 
-def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...], scheduler: str) -> _Part:
+def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...], scheduler: str,
+                  names: NameLookup) -> _Part:
     """One Service's rows, frontends and reasons not to serve. Only TCP is served; UDP and
-    SCTP ports and ExternalName Services are listed in not_served."""
+    SCTP ports are listed in not_served. An ExternalName Service with ports forwards to the
+    addresses its name has (every one an endpoint, at targetPort); without ports it is DNS only."""
     svc = view.service
     part = _Part(order=(svc.namespace, svc.name))
-    if svc.type == "ExternalName":
-        part.not_served.append(NotServed(f"{svc.external_name or ''}", svc.key,
-                                         "ExternalName is not served yet (DNS only)"))
+    addresses: tuple[str, ...] = ()
+    if svc.type == EXTERNAL_NAME:
+        if not view.frontends:
+            part.not_served.append(NotServed(f"{svc.external_name or ''}", svc.key,
+                                             "ExternalName without ports: DNS answers a CNAME, nothing to forward"))
+        else:
+            part.name = external_name_key(svc.external_name)
+            found, error = names(part.name)
+            addresses = found or ()
+            if found is None:
+                part.unresolved = f"externalName {part.name} has no address yet: {error or 'resolving'}"
     elif svc.headless:
         part.not_served.append(NotServed("clusterIP: None", svc.key,
                                          "headless Service: no virtual server, clients use the endpoints"))
@@ -392,16 +446,52 @@ def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...
             continue
         if not spv.frontends:
             continue
-        sp_id = ids.sp(svc.key, spv.port_name, spv.protocol)
-        reals = tuple(RealServer(ids.ep(sp_id, e.ip, e.port), e.ip, e.port) for e in spv.usable)
-        part.rows[sp_id] = (sp_id, sp_name(svc.key, spv.port_name, spv.protocol), scheduler, svc.affinity_timeout,
-                            tuple((r.ep_id, r.ip, r.port, r.weight) for r in reals))
-        for fe in spv.frontends:
-            places = node_addresses if fe.kind == FRONTEND_NODE_PORT else (fe.ip,)
-            if fe.kind != FRONTEND_NODE_PORT and fe.ip not in vips:
-                vips.append(fe.ip)
-            for ip in places:
-                part.frontends.append(_Frontend(fe.kind, ip, fe.port, TCP, spv.port_name, sp_id,
-                                                svc.affinity_timeout, reals, scheduler))
+        if part.name:
+            target = spv.spec.target_port
+            if not isinstance(target, int):
+                part.not_served.append(NotServed(f"{spv.port}/{spv.protocol}", svc.key,
+                                                 f'targetPort "{target}" names a port, and a name has no '
+                                                 "endpoints to name it: give a number"))
+                continue
+            # a name's addresses serve every frontend, whatever their families
+            groups = {ANY_FAMILY: (spv.frontends, tuple((ip, target) for ip in addresses))}
+        else:
+            groups = _by_family(svc, spv)
+        for family, (frontends, endpoints) in groups.items():
+            sp_id = ids.sp(svc.key, spv.port_name, spv.protocol, family)
+            reals = tuple(RealServer(ids.ep(sp_id, ip, port), ip, port) for ip, port in endpoints)
+            part.rows[sp_id] = (sp_id, sp_name(svc.key, spv.port_name, spv.protocol), scheduler,
+                                svc.affinity_timeout, tuple((r.ep_id, r.ip, r.port, r.weight) for r in reals))
+            for fe in frontends:
+                if fe.kind == FRONTEND_NODE_PORT:
+                    places = [a for a in node_addresses if family == ANY_FAMILY or _version(a) == family]
+                else:
+                    places = (fe.ip,)
+                    if fe.ip not in vips:
+                        vips.append(fe.ip)
+                for ip in places:
+                    part.frontends.append(_Frontend(fe.kind, ip, fe.port, TCP, spv.port_name, sp_id,
+                                                    svc.affinity_timeout, reals, scheduler))
     part.vips = tuple(vips)
     return part
+
+
+ANY_FAMILY = 0
+
+
+def _version(ip: str) -> int:
+    return 6 if ":" in ip else 4
+
+
+def _by_family(svc, spv) -> dict[int, tuple[tuple, tuple]]:
+    """family -> (frontends, endpoints as (ip, port)): kube-proxy runs one proxier per IP
+    family, so a frontend only leads to endpoints of its own family, and a node port only
+    serves the families the Service has (an IPv4-only Service does not answer on [::])."""
+    families = {4 if f == "IPv4" else 6 for f in svc.ip_families} or {4, 6}
+    out = {}
+    for family in (4, 6):
+        frontends = tuple(fe for fe in spv.frontends
+                          if (_version(fe.ip) == family if fe.ip else family in families))
+        if frontends:
+            out[family] = (frontends, tuple((e.ip, e.port) for e in spv.usable if _version(e.ip) == family))
+    return out

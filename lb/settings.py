@@ -18,7 +18,9 @@ from typing import Callable
 from lb.addresses import is_ip, parse_host_port
 from lb.config.allocate import parse_cluster_ip_range, parse_node_port_range
 
-DEFAULT_CLUSTER_IP_RANGE = "10.96.0.0/12"
+# kind's dual-stack default: a manifest asking for IPv6 or dual-stack serves out of the box;
+# Services without ipFamilyPolicy still get one IPv4 address (the first family)
+DEFAULT_CLUSTER_IP_RANGE = "10.96.0.0/12,fd00:10:96::/112"
 DEFAULT_NODE_PORT_RANGE = "30000-32767"
 DEFAULT_METRICS_BIND_ADDRESS = "127.0.0.1:10249"
 DEFAULT_METRICS_PORT = 10249
@@ -27,6 +29,7 @@ DEFAULT_DRAIN_TIMEOUT = 10.0
 DEFAULT_DUMMY_INTERFACE = "lb0"
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_SCHEDULER = "rr"
+DEFAULT_HOSTS_FILE = "/etc/hosts"
 MAX_WORKERS = 64          # the core's LB_MAX_WORKERS (ext/): lb._core.Core refuses more
 IFNAMSIZ = 16             # Linux interface names: at most 15 bytes
 
@@ -169,6 +172,9 @@ class RunSettings(ManifestSettings):
     drain_timeout: float = setting(DEFAULT_DRAIN_TIMEOUT, "--drain-timeout", non_negative_seconds)
     dummy_interface: str = setting(DEFAULT_DUMMY_INTERFACE, "--dummy-interface", interface_name)
     ipvs_scheduler: str = setting(DEFAULT_SCHEDULER, "--ipvs-scheduler", scheduler_name)
+    # ExternalName forwarding: where names are looked up (lb.sources.externalname)
+    resolvers: tuple[str, ...] = ()              # --resolver ADDR[:PORT]; (): /etc/resolv.conf's nameservers
+    hosts_file: str = DEFAULT_HOSTS_FILE         # --hosts-file, read before any nameserver
     # lb.dns: the embedded cluster DNS, off while dns_bind_addresses is empty
     dns_bind_addresses: tuple[str, ...] = ()     # HOST:PORT, each served on UDP and TCP
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN

@@ -9,6 +9,7 @@ from lb.config.allocate import (
     allocate, parse_cluster_ip_range, parse_node_port_range, range_offset,
 )
 from lb.config.model import Service, ServicePort, Source
+from lb.settings import DEFAULT_CLUSTER_IP_RANGE
 
 DEFAULT_NETS = parse_cluster_ip_range("10.96.0.0/12")
 DEFAULT_PORTS = parse_node_port_range("30000-32767")
@@ -138,7 +139,22 @@ def test_prefer_dual_stack_on_single_stack_range_takes_what_is_configured():
 def test_single_stack_ipv6_without_an_ipv6_range_is_invalid():
     got, diags = run([svc("v6", policy="SingleStack", families=("IPv6",))])
     assert got == {} and diags == [
-        'a.yaml:1: Service "study/v6" is invalid: spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster']
+        'a.yaml:1: Service "study/v6" is invalid: spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this '
+        'cluster (lb: --service-cluster-ip-range 10.96.0.0/12 has no IPv6 range; give one CIDR of each family, '
+        'e.g. --service-cluster-ip-range "10.96.0.0/12,fd00:10:96::/112", the default)']
+
+
+def test_the_default_range_serves_ipv6_and_dual_stack_out_of_the_box():
+    nets = parse_cluster_ip_range(DEFAULT_CLUSTER_IP_RANGE)
+    got, diags = run([svc("v6", policy="SingleStack", families=("IPv6",)), svc("dual", policy="RequireDualStack"),
+                      svc("plain")], nets)
+    assert diags == []
+    assert got["study/v6"].ip_families == ("IPv6",) and got["study/v6"].cluster_ip.startswith("fd00:10:96::")
+    assert got["study/dual"].ip_families == ("IPv4", "IPv6") and len(got["study/dual"].cluster_ips) == 2
+    assert got["study/plain"].ip_families == ("IPv4",) and len(got["study/plain"].cluster_ips) == 1
+    again, _ = run([svc("plain"), svc("dual", policy="RequireDualStack"), svc("v6", policy="SingleStack",
+                                                                                families=("IPv6",))], nets)
+    assert {k: v.cluster_ips for k, v in again.items()} == {k: v.cluster_ips for k, v in got.items()}
 
 
 def test_require_dual_stack_on_single_stack_range_is_invalid():

@@ -75,6 +75,21 @@ def test_retry_when_an_endpoint_refuses(proxy, tcp_backends):
     assert st["endpoints"][101]["connections"] == 0
 
 
+@pytest.mark.parametrize("scheduler", ["rr", "wrr"])
+def test_a_retry_does_not_take_the_next_connections_turn(proxy, tcp_backends, scheduler):
+    """[dead, live]: a retry moves on from the endpoint that failed without moving the
+    round-robin cursor, so only every other connection starts on the dead one (when retries
+    took a turn, every connection did: 20 of 20)."""
+    (live,) = tcp_backends(1)
+    proxy.listen(1)
+    proxy.apply([(100, "127.0.0.2", refused_port()), (101, live.ip, live.port)], scheduler=scheduler)
+    assert all(tag_of(proxy) == live.tag for _ in range(20))
+    st = proxy.core.stats()
+    assert st["endpoints"][100]["connect_failures"] == 10
+    assert st["endpoints"][101]["connections"] == 20
+    assert st["service_ports"][SP]["retries"] == 10
+
+
 def test_connect_timeout_retries_next_endpoint():
     # a listener whose accept queue is full drops SYNs: connect to it times out
     proxy = Proxy(connect_timeouts=(0.2, 0.2, 0.2))

@@ -61,7 +61,9 @@ def test_node_port_is_one_wildcard_listener_per_family_found_by_local_address(tm
     snap = snapshot_of(tmp_path, [service("np", "10.97.97.1", ["10.244.0.1"], node_port=30080),
                                   service("rides", "10.97.97.2", ["10.244.0.2"]).replace("port: 80,", "port: 30080,")])
     plan = build_plan(snap, IdMaps())
-    assert set(plan.listeners) == {("10.97.97.1", 80, "TCP"), ("0.0.0.0", 30080, "TCP"), ("::", 30080, "TCP")}
+    # an IPv4-only Service's nodePort answers on 0.0.0.0, not on [::] (kube-proxy's IPv6
+    # proxier does not see it)
+    assert set(plan.listeners) == {("10.97.97.1", 80, "TCP"), ("0.0.0.0", 30080, "TCP")}
     wildcard = plan.listeners[("0.0.0.0", 30080, "TCP")]
     by_local = {(lid, ip, port) for lid, ip, port, _sp in plan.frontends}
     # the nodePort answers on any address; the other Service's clusterIP on the same port
@@ -109,3 +111,19 @@ def test_summary_counts_what_a_reload_changed(tmp_path):
     assert dict(new.summary) == {"virtual_servers": 2, "added": 1, "removed": 1, "changed": 1,
                                  "endpoints_added": 2, "endpoints_removed": 1,
                                  "listeners_added": 1, "listeners_removed": 1}
+
+
+def test_each_family_leads_to_its_own_endpoints(tmp_path):
+    """kube-proxy runs one proxier per IP family: an IPv4 frontend never leads to an IPv6
+    endpoint, and a dual-stack Service is a row per family (its node port on both wildcards)."""
+    dual = service("dual", "10.97.97.3", ["10.244.0.3", "fd00:244::3"], node_port=30081).replace(
+        "  clusterIP: 10.97.97.3\n", "  clusterIP: 10.97.97.3\n  clusterIPs: [10.97.97.3, 'fd00:96::3']\n  ipFamilyPolicy: RequireDualStack\n")
+    v4_only = service("v4", "10.97.97.4", ["10.244.0.4", "fd00:244::4"])
+    snap = snapshot_of(tmp_path, [dual, v4_only])
+    plan = build_plan(snap, IdMaps())
+    by_vs = {(vs.ip, vs.port): [r.ip for r in vs.real_servers] for vs in plan.virtual_servers.values()}
+    assert by_vs == {("10.97.97.3", 80): ["10.244.0.3"], ("fd00:96::3", 80): ["fd00:244::3"],
+                     ("0.0.0.0", 30081): ["10.244.0.3"], ("::", 30081): ["fd00:244::3"],
+                     ("10.97.97.4", 80): ["10.244.0.4"]}
+    rows = [r for r in plan.rows.values() if r[1] == "ns/dual:http/TCP"]
+    assert len(rows) == 2 and rows[0][0] != rows[1][0]

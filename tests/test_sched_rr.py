@@ -14,8 +14,10 @@ def test_rr_matches_twin_on_random_sequences(seed, options, affinity):
 def test_rr_retry_skips_the_failed_endpoint_unless_it_is_the_only_one():
     c, py = both("rr", endpoints(3))
     assert [c.pick("10.9.9.9") for _ in range(3)] == [100, 101, 102]
-    assert c.pick("10.9.9.9", failed_ep_id=100) == 101       # the cursor's next one is 100
-    assert [c.pick("10.9.9.9") for _ in range(2)] == [102, 100]
+    assert c.pick("10.9.9.9", failed_ep_id=101) == 102       # the one after the failed one
+    # the retry was the same connection's turn: the cursor did not move
+    assert [c.pick("10.9.9.9") for _ in range(2)] == [100, 101]
+    assert c.pick("10.9.9.9", failed_ep_id=102) == 100       # wrapping
     c.set_endpoint_state(101, 0)
     c.set_endpoint_state(102, 0)
     assert c.pick("10.9.9.9", failed_ep_id=100) == 100

@@ -87,7 +87,7 @@ def connection_list(instance: Instance) -> list[dict]:
         c = dict(zip(CONNECTION_FIELDS, row))
         key = instance.ids.key_of("sp", c.get("sp_id"))
         c["protocol"] = key[2] if key else "TCP"
-        c["service"] = sp_name(*key) if key else None
+        c["service"] = sp_name(*key[:3]) if key else None
         c["expire_seconds"] = max(0, int(c.get("last_activity_unix", now) + idle - now))
         out.append(c)
     out.sort(key=lambda c: (c.get("started_unix", 0), c.get("client_port", 0)))

@@ -3,6 +3,8 @@ deterministic: the same manifests always give the same values.
 
 clusterIP: a Service whose clusterIP is "" (not headless, not ExternalName) gets one
 address per IP family from --service-cluster-ip-range ("CIDR" or "v4CIDR,v6CIDR").
+An ExternalName Service with ports gets one address of the range's first family in
+forward_ip, lb's own field: lb forwards it to the name (the API stores no clusterIP).
 The network address and the first address (the API server keeps it for the
 `kubernetes` Service) are never handed out, nor is the IPv4 broadcast address.
 
@@ -36,6 +38,7 @@ from lb.diagnostics import ERROR, Diagnostic, invalid
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 FAMILY_OF_VERSION = {4: "IPv4", 6: "IPv6"}
 SINGLE_STACK, PREFER_DUAL_STACK, REQUIRE_DUAL_STACK = "SingleStack", "PreferDualStack", "RequireDualStack"
+DUAL_STACK_EXAMPLE = "10.96.0.0/12,fd00:10:96::/112"    # kind's dual-stack ranges: lb's default
 
 
 def parse_cluster_ip_range(text: str) -> tuple[IPNetwork, ...]:
@@ -200,17 +203,17 @@ class _IPAllocator:
         elif len(families) == 1 and policy != SINGLE_STACK and len(self.nets) == 2:
             families.append(_other(families[0]))
         if policy == REQUIRE_DUAL_STACK and len(self.nets) < 2:
-            errors.append(("spec.ipFamilyPolicy", invalid(policy, "this cluster is not configured for dual-stack services")))
+            errors.append(("spec.ipFamilyPolicy", invalid(policy, "this cluster is not configured for dual-stack services" + self._hint())))
             return tuple(families)
         for i, fam in enumerate(families):
             # PreferDualStack takes what the cluster has; the others insist
             if fam not in self.nets and policy != PREFER_DUAL_STACK:
-                errors.append((f"spec.ipFamilies[{i}]", invalid(fam, "not configured on this cluster")))
+                errors.append((f"spec.ipFamilies[{i}]", invalid(fam, "not configured on this cluster" + self._hint(fam))))
         return tuple(families)
 
     def fill(self, svc: Service, errors: list) -> Service:
         if svc.type == EXTERNAL_NAME:
-            return svc
+            return self._fill_forward_ip(svc, errors)
         policy = svc.ip_family_policy or SINGLE_STACK
         if svc.headless:
             if svc.ip_families and svc.ip_family_policy:
@@ -228,7 +231,7 @@ class _IPAllocator:
                     families.append(_other(have[0]))
                 elif policy == REQUIRE_DUAL_STACK:
                     errors.append(("spec.ipFamilyPolicy",
-                                   invalid(policy, "this cluster is not configured for dual-stack services")))
+                                   invalid(policy, "this cluster is not configured for dual-stack services" + self._hint())))
         else:
             families = list(self.wanted_families(svc, errors))
         if errors:
@@ -250,6 +253,23 @@ class _IPAllocator:
             policy = REQUIRE_DUAL_STACK if len(ips) == 2 else SINGLE_STACK
         return _with_manifest(svc, cluster_ip=ips[0], cluster_ips=tuple(ips),
                               ip_families=tuple(have), ip_family_policy=policy)
+
+    def _hint(self, family: str | None = None) -> str:
+        """lb's addition to the API server's words: the flag that configures the families."""
+        missing = family or _other(self.primary)
+        ranges = ",".join(str(n) for n in self.nets.values())
+        return (f" (lb: --service-cluster-ip-range {ranges} has no {missing} range; give one CIDR of each "
+                f'family, e.g. --service-cluster-ip-range "{DUAL_STACK_EXAMPLE}", the default)')
+
+    def _fill_forward_ip(self, svc: Service, errors: list) -> Service:
+        if not svc.ports or svc.forward_ip or self.primary not in self.nets:
+            return svc
+        ip = self._next(self.nets[self.primary], svc.key)
+        if ip is None:
+            errors.append(("spec.ports", "Internal error: failed to allocate a serviceIP: range is full"))
+            return svc
+        self.taken[ip] = svc.key
+        return replace(svc, forward_ip=str(ip))
 
     def _next(self, net: IPNetwork, key: str):
         # offsets 2 .. size-1 (v4: size-2, no broadcast): not the network, not .1

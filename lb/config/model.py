@@ -56,6 +56,9 @@ class Service:
     affinity_timeout: int = 0                     # ClientIP timeoutSeconds (defaulted); 0: no affinity
     publish_not_ready_addresses: bool = False
     allocate_load_balancer_node_ports: bool = True
+    # lb's own: the address an ExternalName Service with ports is forwarded from, allocated
+    # from --service-cluster-ip-range (the API has no clusterIP for ExternalName); "" otherwise
+    forward_ip: str = ""
     external_traffic_policy: str | None = None
     internal_traffic_policy: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)

@@ -124,11 +124,10 @@ def ingress_text(svc: Service) -> str:
 
 
 def service_cluster_ip(svc: Service) -> str:
+    """An ExternalName Service lb forwards shows lb's address for it (the API has none)."""
     if svc.cluster_ips:
         return svc.cluster_ips[0]
-    if svc.cluster_ip:
-        return svc.cluster_ip
-    return "<none>"
+    return svc.cluster_ip or svc.forward_ip or "<none>"
 
 
 # --- Pod ----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """`lb describe svc|endpoints|endpointslices|pods` in kubectl describe's layouts
 (kubectl pkg/describe/describe.go: describeService, describeEndpoints,
 describeEndpointSliceV1, describePod). Each page is tab-separated lines, indented two
-spaces a level, aligned by tabwrite(minwidth 0, padding 2). lb has no events: every page
-ends in `Events: <none>`, as for an object nothing happened to.
+spaces a level, aligned by tabwrite(minwidth 0, padding 2). lb keeps no event history: a
+page ends in `Events: <none>`, as for an object nothing happened to, except when lb has
+something to warn about now (an ExternalName target that does not resolve), shown as
+kubectl shows a Warning event.
 
 describe pod covers what a Pod manifest for lb holds: identity, node, status, IPs,
 containers (image, ports, command, state, resources, probes' presence, environment,
@@ -14,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Mapping
 
+from lb.addresses import host_port
 from lb.kubectl.cells import format_labels, ingress_text, more, parse_time
 from lb.kubectl.items import Item
 from lb.kubectl.tabwriter import DESCRIBE_MINWIDTH, DESCRIBE_PADDING, tabwrite
@@ -28,6 +31,7 @@ class Page:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.events: list[tuple[str, str, str]] = []     # (type, reason, message)
 
     def __call__(self, text: str, level: int = 0) -> None:
         self.lines.append("  " * level + text)
@@ -63,9 +67,19 @@ class Page:
             else:
                 self(f"{title}\t{key}: {value}")
 
+    def warning(self, reason: str, message: str) -> None:
+        self.events.append(("Warning", reason, message))
+
     def text(self) -> str:
-        self("Events:\t<none>")
-        return tabwrite("\n".join(self.lines) + "\n", DESCRIBE_MINWIDTH, DESCRIBE_PADDING)
+        out = tabwrite("\n".join(self.lines + ["Events:\t<none>"] * (not self.events)) + "\n",
+                       DESCRIBE_MINWIDTH, DESCRIBE_PADDING)
+        if self.events:
+            # kubectl's DescribeEvents: its own table under `Events:`, age <unknown> for no timestamp
+            rows = ["Type\tReason\tAge\tFrom\tMessage", "----\t------\t----\t----\t-------"]
+            rows += [f"{kind}\t{reason}\t<unknown>\tlb\t{message}" for kind, reason, message in self.events]
+            out += "Events:\n" + "".join("  " + line + "\n" for line in
+                                         tabwrite("\n".join(rows) + "\n", DESCRIBE_MINWIDTH, DESCRIBE_PADDING).splitlines())
+        return out
 
 
 def _meta(page: Page, manifest: Mapping, name: str, namespace: str) -> None:
@@ -78,10 +92,13 @@ def _meta(page: Page, manifest: Mapping, name: str, namespace: str) -> None:
 
 # --- Service ------------------------------------------------------------------------
 
-def describe_service(view: ServiceView, has_endpoint_sets: bool) -> str:
+def describe_service(view: ServiceView, has_endpoint_sets: bool, names: Mapping | None = None) -> str:
     """kubectl describe service. Endpoints per port are the ready ones (3 listed);
-    <none> when no Endpoints/EndpointSlice exists for the Service at all."""
+    <none> when no Endpoints/EndpointSlice exists for the Service at all. An ExternalName
+    Service with ports (lb forwards it) shows its forward IP and, when its target was
+    looked up (names: name -> (addresses, error)), the addresses it forwards to."""
     svc = view.service
+    target = (names or {}).get((svc.external_name or "").rstrip(".").lower()) if svc.forward_ip else None
     spec = (svc.manifest or {}).get("spec") or {}
     page = Page()
     page(f"Name:\t{svc.name}")
@@ -92,8 +109,8 @@ def describe_service(view: ServiceView, has_endpoint_sets: bool) -> str:
     page(f"Type:\t{svc.type}")
     page.optional("IP Family Policy", svc.ip_family_policy)
     page(f"IP Families:\t{','.join(svc.ip_families) or '<none>'}")
-    page(f"IP:\t{svc.cluster_ip}")
-    page(f"IPs:\t{','.join(svc.cluster_ips) or '<none>'}")
+    page(f"IP:\t{svc.cluster_ip or svc.forward_ip}")
+    page(f"IPs:\t{','.join(svc.cluster_ips or ((svc.forward_ip,) if svc.forward_ip else ())) or '<none>'}")
     page.optional("External IPs", ",".join(svc.external_ips))
     page.optional("Desired LoadBalancer IP", svc.load_balancer_ip)
     page.optional("External Name", svc.external_name)
@@ -106,6 +123,10 @@ def describe_service(view: ServiceView, has_endpoint_sets: bool) -> str:
         page.optional("AppProtocol", sp.app_protocol)
         if sp.node_port:
             page(f"NodePort:\t{name}\t{sp.node_port}/{sp.protocol}")
+        if target is not None:
+            ready = [host_port(ip, sp.target_port) for ip in target[0] or ()] if isinstance(sp.target_port, int) else []
+            page(f"Endpoints:\t{more(ready, len(ready)) if ready else '<none>'}")
+            continue
         ready = [ep.address for ep in rp.endpoints if ep.ready]
         page(f"Endpoints:\t{more(ready, len(ready)) if has_endpoint_sets else '<none>'}")
     page(f"Session Affinity:\t{svc.session_affinity}")
@@ -114,6 +135,9 @@ def describe_service(view: ServiceView, has_endpoint_sets: bool) -> str:
     page.optional("HealthCheck NodePort", spec.get("healthCheckNodePort"))
     page.optional("LoadBalancer Source Ranges", ",".join(svc.load_balancer_source_ranges))
     page.optional("Traffic Distribution", spec.get("trafficDistribution"))
+    if target is not None and target[0] is None:
+        page.warning("FailedToResolve", f"externalName {svc.external_name}: {target[1]}: "
+                                        "lb resets connections to it until it resolves")
     return page.text()
 
 

@@ -27,7 +27,7 @@ def port_plans(snapshot: Snapshot, family: int, warnings: list[str] | None = Non
     for view in snapshot.services:
         svc = view.service
         ports = view.port_views()
-        if not view.frontends:
+        if not view.frontends or svc.type == "ExternalName":
             continue
         if (svc.external_traffic_policy == "Local" or svc.internal_traffic_policy == "Local") \
                 and family == _first_family(ports):

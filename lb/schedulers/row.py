@@ -68,6 +68,7 @@ class Ctx:
     port: int = 0
     now: int = 0
     avoid: list = field(default_factory=list)
+    failed_ep_id: int | None = None     # a retry: the endpoint whose connect just failed
 
 
 def eligible(ep):
@@ -101,6 +102,18 @@ def scan(row, ctx, start):
             if fallback[0] < 0:
                 fallback = (i, k)
     return fallback
+
+
+def after_failed(row, ctx):
+    """On a retry, the pickable endpoint after the one that failed (row order, wrapping), for
+    the cursor schedulers (rr, wrr) whose retries do not take a turn; None when not a retry
+    or the failed endpoint left the row."""
+    if ctx.failed_ep_id is None:
+        return None
+    for j, ep in enumerate(row.eps):
+        if ep.ep_id == ctx.failed_ep_id:
+            return scan(row, ctx, j + 1)[0]
+    return None
 
 
 def eligible_weights(row):

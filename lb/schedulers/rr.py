@@ -1,6 +1,7 @@
 """Twin of ext/sched_rr.pyx: round robin over the eligible endpoints, one cursor per service
-port that advances past the endpoints it skips (ineligible or avoided)."""
-from .row import pickable, scan
+port that advances past the endpoints it skips (ineligible or avoided). A retry takes the
+endpoint after the one that failed and leaves the cursor alone."""
+from .row import after_failed, pickable, scan
 
 NAME = "rr"
 WEIGHTS = SLOTS = CLIENT_HASH = False
@@ -14,6 +15,9 @@ def pick(row, ctx):
     n = len(row.eps)
     if n == 0:
         return -1
+    failed = after_failed(row, ctx)
+    if failed is not None:
+        return failed
     i = row.state.cursor % n
     row.state.cursor += 1
     if pickable(row, ctx, i):

@@ -86,7 +86,7 @@ class Scheduler:
         self.states[ep_id].live = active + inactive
 
     def pick(self, client_ip, client_port=0, now_ns=0, failed_ep_id=None):
-        ctx = Ctx(ip16(client_ip), client_port, now_ns, [] if failed_ep_id is None else [failed_ep_id])
+        ctx = Ctx(ip16(client_ip), client_port, now_ns, [] if failed_ep_id is None else [failed_ep_id], failed_ep_id)
         row = self.row
 
         def schedule():

@@ -35,7 +35,7 @@ def sched_pick(row, ctx):
         if r == RAMP_ONE or draw(row, ctx, row.eps[i].ep_id) < r:
             return i
         if again is None:
-            again = type(ctx)(ctx.client, ctx.port, ctx.now, list(ctx.avoid))
+            again = type(ctx)(ctx.client, ctx.port, ctx.now, list(ctx.avoid), ctx.failed_ep_id)
         if len(again.avoid) == PICK_AVOID:
             return i
         again.avoid.append(row.eps[i].ep_id)

@@ -1,6 +1,6 @@
 """Twin of ext/sched_wrr.pyx: nginx's smooth weighted round robin, its whole period computed
 at build (at most WRR_MAX_SEQ turns, larger weight sums scaled down), picked by the cursor."""
-from .row import Slots, eligible_weights, pickable, scan
+from .row import Slots, after_failed, eligible_weights, pickable, scan
 
 NAME = "wrr"
 WEIGHTS = SLOTS = True
@@ -36,6 +36,9 @@ def pick(row, ctx):
     seq = row.data.slot
     if not seq:
         return scan(row, ctx, 0)[0]
+    failed = after_failed(row, ctx)
+    if failed is not None:
+        return failed
     i = seq[row.state.cursor % len(seq)]
     row.state.cursor += 1
     if pickable(row, ctx, i):

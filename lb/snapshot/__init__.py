@@ -48,7 +48,7 @@ class ServiceView:
     service: Service
     ports: tuple[ResolvedPort, ...]
     # Every virtual server of this Service, in kube-proxy's order: clusterIPs, externalIPs,
-    # load balancer IPs, node ports. Headless and ExternalName: none.
+    # load balancer IPs, node ports. Headless: none; ExternalName: its forward_ip, externalIPs.
     frontends: tuple[Frontend, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
@@ -169,7 +169,9 @@ class Snapshot:
 
 
 def service_frontends(svc: Service) -> tuple[Frontend, ...]:
-    if svc.type == "ExternalName" or svc.headless:
+    """An ExternalName Service with ports is served on its forward_ip (lb forwards it to the
+    name; kube-proxy ignores it) and its externalIPs."""
+    if svc.headless:
         return ()
     out: list[Frontend] = []
 
@@ -178,6 +180,12 @@ def service_frontends(svc: Service) -> tuple[Frontend, ...]:
         if fe not in out:
             out.append(fe)
 
+    if svc.type == "ExternalName":
+        for sp in svc.ports if svc.forward_ip else ():
+            add(FRONTEND_CLUSTER_IP, svc.forward_ip, sp.port, sp)
+            for ip in svc.external_ips:
+                add(FRONTEND_EXTERNAL_IP, ip, sp.port, sp)
+        return tuple(out)
     for sp in svc.ports:
         for ip in svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ()):
             add(FRONTEND_CLUSTER_IP, ip, sp.port, sp)

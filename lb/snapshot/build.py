@@ -343,7 +343,7 @@ def _diagnostic_order(d: Diagnostic):
 
 
 def _same_allocation(a: Service, b: Service) -> bool:
-    return (a.cluster_ips == b.cluster_ips and a.ip_families == b.ip_families
+    return (a.cluster_ips == b.cluster_ips and a.forward_ip == b.forward_ip and a.ip_families == b.ip_families
             and a.ip_family_policy == b.ip_family_policy
             and tuple(p.node_port for p in a.ports) == tuple(p.node_port for p in b.ports))
 

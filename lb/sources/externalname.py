@@ -1,7 +1,8 @@
 """Resolution of the names ExternalName Services point at, on the event loop, with TTLs.
 
 NameResolver keeps a set of names resolved and tells a callback when a name's addresses
-change (name -> tuple of addresses, sorted). Per name, in this order:
+change (name -> tuple of addresses, sorted), and another when a name that never resolved
+fails with a new reason (name -> error). Per name, in this order:
   * an IP literal is its own address, resolved once;
   * the hosts file (default /etc/hosts): a name found there keeps its addresses until the
     file changes (its modification time, size or inode; checked every hosts_poll seconds);
@@ -36,11 +37,13 @@ MAX_CONCURRENT = 16          # lookups in flight at once, whatever the number of
 
 
 class NameResolver:
-    def __init__(self, on_change: Callable[[str, tuple[str, ...]], None], *, hosts_path: str = "/etc/hosts",
+    def __init__(self, on_change: Callable[[str, tuple[str, ...]], None], *,
+                 on_error: Callable[[str, str], None] | None = None, hosts_path: str = "/etc/hosts",
                  resolv_conf: str = "/etc/resolv.conf", nameservers: Iterable[str] | None = None,
                  log=None, timeout: float = TIMEOUT, hosts_poll: float = HOSTS_POLL,
                  min_ttl: float = MIN_TTL, max_ttl: float = MAX_TTL):
         self.on_change = on_change
+        self.on_error = on_error or (lambda _name, _error: None)
         self.hosts_path = hosts_path
         self.log = log or (lambda *a, **k: None)
         self.min_ttl, self.max_ttl, self.hosts_poll = min_ttl, max_ttl, hosts_poll
@@ -114,13 +117,15 @@ class NameResolver:
         if addresses:
             self._set(name, addresses)
             return min(self.max_ttl, max(self.min_ttl, ttl))
+        new_error = self._errors.get(name) != err
         self._errors[name] = err
         if name in self._addresses:
             self.failures += 1
             self.log("externalname_refresh_failed", level="warning", name=name, error=err,
                      kept=",".join(self._addresses[name]))
-        else:
+        elif new_error:
             self.log("externalname_unresolved", level="error", name=name, error=err)
+            self.on_error(name, err)
         return self.min_ttl
 
     async def _lookup(self, name: str) -> tuple[tuple[str, ...], float, str]:
@@ -165,6 +170,22 @@ class NameResolver:
         self._hosts_stat = stat
         self._hosts = read_hosts(self.hosts_path) if stat else {}
         return True
+
+
+def resolve_once(names: Iterable[str], *, hosts_path: str = "/etc/hosts", nameservers: Iterable[str] | None = None,
+                 timeout: float = TIMEOUT) -> dict[str, tuple[tuple[str, ...] | None, str | None]]:
+    """Each name's addresses (None: not resolved) and error, looked up once the way
+    NameResolver does (for lb describe, which runs no event loop of its own)."""
+    wanted = sorted({_normal(n) for n in names if n})
+    if not wanted:
+        return {}
+
+    async def lookup() -> dict:
+        resolver = NameResolver(lambda *_: None, hosts_path=hosts_path, nameservers=nameservers, timeout=timeout)
+        resolver._read_hosts()
+        await asyncio.gather(*(resolver._refresh(name) for name in wanted))
+        return {name: (resolver.addresses(name), resolver.error(name)) for name in wanted}
+    return asyncio.run(lookup())
 
 
 def read_hosts(path: str) -> dict[str, tuple[str, ...]]:
