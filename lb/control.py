@@ -28,6 +28,7 @@ from lb.config.loader import paused_gc
 from lb.config.loader import STDIN
 from lb.eventlog import EventLog
 from lb.instance import Instance
+from lb.memory import release_free_memory
 from lb.plan import IdMaps, Plan, Planner
 from lb.serve import Serving, node_addresses
 from lb.settings import DEFAULT_METRICS_PORT, RunSettings
@@ -72,6 +73,7 @@ class Control:
         # What serves now lives as long as it serves: out of the cyclic GC's way, or every
         # collection would walk 10,000 Services' objects again (they hold no cycles).
         gc.freeze()
+        release_free_memory()
         return summary
 
     def _apply(self, snapshot: Snapshot) -> dict:
@@ -88,8 +90,7 @@ class Control:
             plan = replace(plan, summary={**first, "virtual_servers": plan.summary["virtual_servers"]})
         self.serving.busy_wildcards.clear()
         self._publish(snapshot=snapshot, plan=plan, generation=generation)
-        if self.names is not None:
-            self.names.watch(self.planner.external_names())
+        self._watch_names()
         if self.dns is not None:
             self.dns.update(snapshot)
         self._log_frontends(plan)
@@ -147,7 +148,21 @@ class Control:
 
     # -- ExternalName targets ----------------------------------------------------
     def _name_addresses(self, name: str):
+        if self.names is None:
+            return None, None
         return self.names.addresses(name), self.names.error(name)
+
+    def _watch_names(self) -> None:
+        """Keep resolved the names ExternalName Services forward to; the resolver (and
+        dnspython) is made with the first such Service."""
+        wanted = self.planner.external_names()
+        if self.names is None and wanted:
+            from lb.sources.externalname import NameResolver
+            self.names = NameResolver(self._name_changed, on_error=self._name_changed, log=self.log,
+                                      hosts_path=self.settings.hosts_file,
+                                      nameservers=self.settings.resolvers or None)
+        if self.names is not None:
+            self.names.watch(wanted)
 
     def _name_changed(self, name: str, *_detail) -> None:
         """A name's addresses changed (or it failed anew): re-plan what forwards to it, once
@@ -232,15 +247,13 @@ class Control:
         if not snap.services:
             self.log("no_services", level="warning", files=len(snap.files), hint="waiting for manifests")
         self.serving = Serving(self.settings, self.log, self._core)
-        from lb.sources.externalname import NameResolver   # here: dnspython loads only for lb run
-        self.names = NameResolver(self._name_changed, on_error=self._name_changed, log=self.log,
-                                  hosts_path=self.settings.hosts_file, nameservers=self.settings.resolvers or None)
         self.planner = Planner(self.ids, self.node_addresses, self.serving.shares_vip_ports,
                                self.settings.ipvs_scheduler, names=self._name_addresses)
         self._publish(rejected=tuple(rejected))
         summary = self.apply(snap)
-        from lb.dns.cluster import start_cluster_dns   # here: dnspython loads only for lb run with DNS
-        self.dns = await start_cluster_dns(self.settings, snap, self.log, self.node_addresses)  # ValueError: exit 2
+        if self.settings.dns_bind_addresses:
+            from lb.dns.cluster import start_cluster_dns   # here: dnspython loads only for lb run with DNS
+            self.dns = await start_cluster_dns(self.settings, snap, self.log, self.node_addresses)  # ValueError: exit 2
         self.serving.core.start()
         self._note_reload("start", began, summary, rejected)
         self.log("started", version=__version__, workers=self.serving.core.workers, pid=os.getpid(),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from lb.addresses import WILDCARD_V4, WILDCARD_V6, host_port, is_loopback, is_wildcard, wildcard_of
+from lb.addresses import WILDCARD_V4, WILDCARD_V6, host_port, ip_version, is_loopback, is_wildcard, wildcard_of
 from lb.config.model import EXTERNAL_NAME, TCP
 from lb.settings import DEFAULT_SCHEDULER   # --ipvs-scheduler's; lb.io/scheduler overrides it
 from lb.snapshot import FRONTEND_NODE_PORT, ServiceView, Snapshot
@@ -480,7 +480,10 @@ ANY_FAMILY = 0
 
 
 def _version(ip: str) -> int:
-    return 6 if ":" in ip else 4
+    """4 or 6 as kube-proxy reads it (an IPv4-mapped IPv6 literal is IPv4); fast for the rest."""
+    if ":" not in ip:
+        return 4
+    return ip_version(ip) if "." in ip else 6
 
 
 def _by_family(svc, spv) -> dict[int, tuple[tuple, tuple]]:

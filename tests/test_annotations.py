@@ -102,3 +102,12 @@ def test_render_ipvs_follows_annotation_and_flag(manifest, lb_cli):
     done = lb_cli("render", "--mode", "ipvs", "--ipvs-scheduler", "lc", "-f", str(manifest(text)))
     assert done.returncode == 0, done.stderr
     assert "-A -t 10.96.0.10:80 -s mh" in done.stdout and "-A -t 10.96.0.11:80 -s lc" in done.stdout
+
+
+def test_scheduler_names_are_the_cores_and_the_twins():
+    from lb import _core
+    from lb.config.annotations.scheduling import SCHEDULERS
+    from lb.schedulers import ALGORITHMS
+    assert set(SCHEDULERS) == set(ALGORITHMS)
+    for name in SCHEDULERS:
+        _core.Scheduler(name, [(1, "10.0.0.1", 80, 1)], (), 0.0, 1)   # the core knows it

@@ -12,6 +12,7 @@ own resolver; plain text that starts with a letter no such scalar starts with, d
 integers and dotted quads are decided here.
 """
 from libc.stddef cimport size_t
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 cdef extern from "yaml.h" nogil:
@@ -69,8 +70,27 @@ class GiveUp(Exception):
     """The document needs PyYAML (see the module docstring)."""
 
 
+cdef extern from "Python.h":
+    void PyUnicode_InternInPlace(PyObject **p)
+
+
+# Short scalars are interned: keys, namespaces, protocols, families and endpoint addresses
+# repeat across thousands of objects, and the model keeps the values (one string instead of
+# one per object; interned keys also compare by pointer in the dict lookups that follow).
+cdef enum:
+    INTERN_MAX = 24
+
+
 cdef inline object _text(const yaml_char_t *v, size_t n):
-    return PyUnicode_DecodeUTF8(<const char *>v, n, "strict")
+    cdef object s = PyUnicode_DecodeUTF8(<const char *>v, n, "strict")
+    cdef PyObject *p
+    if n <= INTERN_MAX:
+        p = <PyObject *>s
+        Py_INCREF(s)                # InternInPlace may swap p for the interned copy
+        PyUnicode_InternInPlace(&p)
+        s = <object>p
+        Py_DECREF(s)
+    return s
 
 
 cdef object _plain(const yaml_char_t *v, size_t n, object resolve):

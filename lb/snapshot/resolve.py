@@ -15,7 +15,6 @@ else the serving+terminating ones. publishNotReadyAddresses makes every endpoint
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Iterable
 
 from lb.addresses import ip_sort_key
@@ -80,7 +79,9 @@ def _rank(ep: Endpoint) -> tuple[bool, bool, bool]:
 
 
 def _resolved(addr: Endpoint, port: int, publish_not_ready: bool) -> Endpoint:
-    return replace(addr, port=port, ready=addr.ready or publish_not_ready)
+    # the constructor, not dataclasses.replace: this runs per endpoint per port on every load
+    return Endpoint(addr.ip, port, addr.ready or publish_not_ready, addr.serving, addr.terminating,
+                    addr.hostname, addr.node_name, addr.zone, addr.target_ref)
 
 
 __all__ = ["resolve", "resolve_service", "usable_endpoints", "endpoint_sort_key"]

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from lb.config.annotations.parsers import one_of
 from lb.config.annotations.registry import register
-from lb.schedulers import ALGORITHMS
 
-SCHEDULERS = tuple(sorted(ALGORITHMS))
+# the core's registered schedulers (ext/sched_*.pyx), by name; tests/test_annotations.py checks
+# this against lb._core and the twins (lb.schedulers), so reading manifests imports neither
+SCHEDULERS = ("lc", "mh", "rr", "sh", "wlc", "wrr")
 
 SCHEDULER = register(
     "scheduler", one_of(*SCHEDULERS),
