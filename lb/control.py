@@ -102,7 +102,7 @@ class Control:
         fields = dict(settings=i.settings, started=i.started, core=self.serving.core if self.serving else None,
                       ids=self.ids, snapshot=i.snapshot, plan=i.plan, generation=i.generation,
                       rejected=i.rejected, reloads=i.reloads, reload_errors=i.reload_errors,
-                      last_reload=i.last_reload)
+                      last_reload=i.last_reload, names=self.names)
         fields.update(changes)
         if self.serving is not None:
             fields["listen_errors"] = MappingProxyType(dict(self.serving.listen_errors))

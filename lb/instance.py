@@ -29,6 +29,7 @@ class Instance:
     reloads: int = 0                                 # applied since start (start not counted)
     reload_errors: int = 0
     last_reload: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    names: object = None                             # lb.sources.externalname.NameResolver, when forwarding
 
     def error_of(self, vs: VirtualServer) -> str | None:
         """None when vs serves, else why not (an ExternalName whose name never resolved

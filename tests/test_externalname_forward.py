@@ -92,6 +92,9 @@ def test_a_name_from_a_dns_server_follows_its_answers_and_survives_an_outage(bac
     dns_server.down.set()
     proc.wait_log("event=externalname_refresh_failed", timeout=20)
     assert answers(url, 2) == {pods.answer(2)}
+    names = proc.status()["external_names"]
+    assert names["refresh_failures"] >= 1
+    assert names["names"]["api.example.test"]["addresses"] == [pods.ips[2]]
     assert json.loads(proc.get("/healthz"))["status"] == "ok"
 
 

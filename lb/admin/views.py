@@ -43,6 +43,16 @@ def _real_servers(instance: Instance, vs, ep_stats: dict) -> list[dict]:
     return out
 
 
+def _external_names(instance: Instance) -> dict:
+    """The names ExternalName Services forward to: addresses in force, errors, failed refreshes."""
+    names = instance.names
+    if names is None:
+        return {"names": {}, "refresh_failures": 0}
+    return {"names": {name: {"addresses": list(names.addresses(name) or ()), "error": names.error(name)}
+                      for name in sorted(names.watched())},
+            "refresh_failures": names.failures}
+
+
 def status(instance: Instance, connections: bool = False) -> dict:
     stats = instance.stats()
     sp_stats = stats.get("service_ports", {})
@@ -70,6 +80,7 @@ def status(instance: Instance, connections: bool = False) -> dict:
         "virtual_servers": vss,
         "not_served": [{"frontend": n.frontend, "service": n.service, "reason": n.reason}
                        for n in (plan.not_served if plan else [])],
+        "external_names": _external_names(instance),
         "diagnostics": [str(d) for d in (snap.diagnostics if snap else ())],
         "rejected_files": [{"path": r.path, "errors": [str(d) for d in r.errors]} for r in instance.rejected],
     }

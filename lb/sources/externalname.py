@@ -74,6 +74,9 @@ class NameResolver:
             self._wake[name] = asyncio.Event()
             self._tasks[name] = asyncio.ensure_future(self._keep(name))
 
+    def watched(self) -> list[str]:
+        return list(self._tasks)
+
     def addresses(self, name: str) -> tuple[str, ...] | None:
         """The addresses in force, None before the name ever resolved."""
         return self._addresses.get(_normal(name))
