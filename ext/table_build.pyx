@@ -20,11 +20,12 @@ cdef int _weight_of(object weight) except -1:
 
 cdef object _row_key(object item):
     """item when it is tuples all the way down to the scalars, else None: a row that could be
-    mutated behind our back must never be reused."""
+    mutated behind our back must never be reused. An endpoint may be a tuple subclass (the
+    plan's RealServer, a named tuple): its items cannot change either."""
     if type(item) is not tuple or type(item[4]) is not tuple:
         return None
     for ep in item[4]:
-        if type(ep) is not tuple:
+        if not isinstance(ep, tuple):
             return None
     if len(item) > 5 and item[5] is not None:
         if type(item[5]) is not tuple:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 from lb.addresses import WILDCARD_V4, WILDCARD_V6, host_port, ip_version, is_loopback, is_wildcard, wildcard_of
 from lb.config.model import EXTERNAL_NAME, TCP
@@ -69,8 +69,9 @@ class IdMaps:
         return self._reverse[space].get(ident)
 
 
-@dataclass(frozen=True, slots=True)
-class RealServer:
+class RealServer(NamedTuple):
+    """One endpoint of a virtual server; also, as it is, the core row's endpoint tuple
+    (ep_id, ip, port, weight): a plan holds each endpoint once."""
     ep_id: int
     ip: str
     port: int
@@ -461,7 +462,7 @@ def _plan_service(view: ServiceView, ids: IdMaps, node_addresses: tuple[str, ...
             sp_id = ids.sp(svc.key, spv.port_name, spv.protocol, family)
             reals = tuple(RealServer(ids.ep(sp_id, ip, port), ip, port) for ip, port in endpoints)
             part.rows[sp_id] = (sp_id, sp_name(svc.key, spv.port_name, spv.protocol), scheduler,
-                                svc.affinity_timeout, tuple((r.ep_id, r.ip, r.port, r.weight) for r in reals))
+                                svc.affinity_timeout, reals)
             for fe in frontends:
                 if fe.kind == FRONTEND_NODE_PORT:
                     places = [a for a in node_addresses if family == ANY_FAMILY or _version(a) == family]

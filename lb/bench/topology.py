@@ -67,6 +67,7 @@ LB_SYSCTLS = {"net.ipv4.tcp_max_tw_buckets": "0", "net.ipv4.ip_forward": "1"}
 HOST_SYSCTLS = {"net.ipv4.tcp_max_tw_buckets": "0"}
 
 STOP_GRACE = 5.0
+KILL_GRACE = 30.0     # SIGKILL is final, but tearing down a big process can take seconds on a busy machine
 COMMAND_TIMEOUT = 30.0
 PYTHON = sys.executable
 
@@ -257,7 +258,7 @@ class Topology:
                 p.wait(STOP_GRACE)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-                p.wait(STOP_GRACE)
+                p.wait(KILL_GRACE)
             except ProcessLookupError:
                 pass
         else:

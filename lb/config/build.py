@@ -12,6 +12,8 @@ Defaulting works on a copy: the input dict is never changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
 
 from lb.config import validate as v
 from lb.config.annotations import ENDPOINT_SLICE, ENDPOINTS, POD, SERVICE, parse_annotations
@@ -60,7 +62,7 @@ def _service(obj: dict, source: Source, owned: bool, keep: bool = True) -> Build
         selector=dict(spec["selector"]) if spec.get("selector") else None,
         cluster_ip="" if external_name else spec.get("clusterIP") or "",
         cluster_ips=() if external_name else tuple(spec.get("clusterIPs") or ()),
-        ip_families=tuple(spec.get("ipFamilies") or ()),
+        ip_families=_families(spec.get("ipFamilies")),
         ip_family_policy=spec.get("ipFamilyPolicy"),
         external_ips=tuple(spec.get("externalIPs") or ()),
         external_name=spec.get("externalName") if external_name else None,
@@ -73,8 +75,24 @@ def _service(obj: dict, source: Source, owned: bool, keep: bool = True) -> Build
         allocate_load_balancer_node_ports=spec.get("allocateLoadBalancerNodePorts") is not False,
         external_traffic_policy=spec.get("externalTrafficPolicy"),
         internal_traffic_policy=spec.get("internalTrafficPolicy"),
-        labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}), options=options,
+        labels=_mapping(meta.get("labels")), annotations=_mapping(meta.get("annotations")), options=options,
         source=source, manifest=svc if keep else None)])
+
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+_FAMILIES = {(): (), ("IPv4",): ("IPv4",), ("IPv6",): ("IPv6",), ("IPv4", "IPv6"): ("IPv4", "IPv6"),
+             ("IPv6", "IPv4"): ("IPv6", "IPv4")}
+
+
+def _mapping(value: dict | None) -> Mapping[str, str]:
+    """A copy of labels or annotations; the empty ones (most) share one read-only mapping."""
+    return dict(value) if value else _NO_LABELS
+
+
+def _families(value) -> tuple[str, ...]:
+    """ipFamilies as a tuple, one shared tuple per combination (10,000 Services, 5 values)."""
+    key = tuple(value or ())
+    return _FAMILIES.get(key, key)
 
 
 def _target_ref(ref: dict | None) -> str | None:
