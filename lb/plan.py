@@ -202,11 +202,12 @@ class Planner:
         self._contested: set[ListenerKey] = set()                         # claimed by more than one
         self._listeners: dict[ListenerKey, int] = {}                      # key -> refcount
         self._frontends: dict[tuple, int] = {}                            # core entry -> refcount
-        self._addresses: dict[str, list[str]] = {}
+        self._addresses: dict[str, tuple[str, ...]] = {}                  # VIP -> services, sorted
         self._not_served_keys: list[tuple[str, str]] = []                 # sorted orders with not_served
         self._forced: set[ListenerKey] = set()                            # claims to place again
         self._by_name: dict[str, set[str]] = {}                           # ExternalName target -> services
         self._stale: set[str] = set()                                     # services to re-plan anyway
+        self._snapshot: Snapshot | None = None                            # the one planned last
         self._plan: Plan | None = None
 
     def names_changed(self, names) -> bool:
@@ -223,15 +224,24 @@ class Planner:
 
     # -- the whole -----------------------------------------------------------------------
     def update(self, snapshot: Snapshot) -> Plan:
-        views = {view.service.key: view for view in snapshot.services}
         dirty_claims: set[ListenerKey] = self._forced
         self._forced = set()
         old_eps: set[tuple[int, int]] = set()
         new_eps: set[tuple[int, int]] = set()
-        for key in [k for k in self._views if k not in views]:
+        stale, self._stale = self._stale, set()
+        changes = snapshot.changes
+        if changes is not None and self._snapshot is not None and changes.base == id(self._snapshot):
+            # the Snapshot says what changed since the one planned last: look at nothing else
+            views = {key: view for key, view in changes.views.items() if view is not None}
+            gone = [key for key, view in changes.views.items() if view is None and key in self._views]
+            views.update((key, self._views[key]) for key in stale if key in self._views and key not in views)
+        else:
+            views = {view.service.key: view for view in snapshot.services}
+            gone = [k for k in self._views if k not in views]
+        self._snapshot = snapshot
+        for key in gone:
             old_eps |= _endpoint_ids(self._parts[key])
             self._remove(key, dirty_claims)
-        stale, self._stale = self._stale, set()
         for key, view in views.items():
             if self._views.get(key) is view and key not in stale:
                 continue
@@ -258,7 +268,7 @@ class Planner:
                       if self._parts[key].unresolved}
         return Plan(virtual_servers=MappingProxyType(virtual_servers), unresolved=MappingProxyType(unresolved),
                     listeners=MappingProxyType({k: self.ids.listener(k) for k in self._listeners}),
-                    addresses=MappingProxyType({ip: tuple(s) for ip, s in self._addresses.items()}),
+                    addresses=MappingProxyType(dict(self._addresses)),
                     not_served=not_served, rows=MappingProxyType(dict(self._rows)),
                     frontends=tuple(self._frontends), summary=MappingProxyType(summary), touched=touched)
 
@@ -280,8 +290,7 @@ class Planner:
             self._vote(fe, +1, dirty)
             dirty.add(claim_key)
         for ip in part.vips:
-            services = self._addresses.setdefault(ip, [])
-            bisect.insort(services, key)
+            self._addresses[ip] = tuple(sorted((*self._addresses.get(ip, ()), key)))
         if part.not_served:
             bisect.insort(self._not_served_keys, part.order)
 
@@ -310,9 +319,10 @@ class Planner:
             self._vote(fe, -1, dirty)
             dirty.add(claim_key)
         for ip in part.vips:
-            services = self._addresses[ip]
-            services.remove(key)
-            if not services:
+            rest = tuple(k for k in self._addresses[ip] if k != key)
+            if rest:
+                self._addresses[ip] = rest
+            else:
                 del self._addresses[ip]
         if part.not_served:
             self._not_served_keys.remove(part.order)

@@ -406,7 +406,8 @@ def test_random_edits_reread_as_a_fresh_read_does(tmp_path):
     rnd = random.Random(5)
     docs = [SERVICE.replace("name: web", f"name: s{i}") for i in range(8)]
     snippets = ["---\n", "\n", "# x\n", "  port: 81\n", "kind: Service\n", "---", "name: a\n",
-                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"]
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+                "\x07", "\x00", "...\n", "%YAML 1.1\n"]     # a control character, a document end, a directive
     path = tmp_path / "m.yaml"
     reader = ManifestReader()
     text = "---\n".join(docs)

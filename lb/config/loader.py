@@ -221,24 +221,28 @@ class ManifestReader:
             line = data.count(b"\n", 0, e.start) + 1
             return FileResult(path, diagnostics=(_error(path, line, f"invalid UTF-8 at byte {e.start}"),),
                               mtime=mtime)
-        try:
-            if not (data.isascii() and not data.translate(None, _PRINTABLE_ASCII)):
-                documents.check_printable(text)
-        except YAMLProblem as e:
-            return FileResult(path, diagnostics=(_error(path, e.line, str(e), e.column),), mtime=mtime)
         if path.endswith(".json") or (path == STDIN_NAME and text.lstrip().startswith("{")):
             # A tab can only be whitespace in JSON (tabs in strings are escaped), but
             # YAML refuses tabs as indentation: make them spaces, lines unchanged.
             text = text.replace("\t", " ")
         old = self._files.get(path)
-        if old is not None and old.length == len(text) and old.text == text:
+        # A file read before is checked where it changed only: a reload costs the edit, not the file.
+        edit = _Edit(old, text) if old is not None else None
+        try:
+            if edit is not None:
+                edit.check_printable()
+            elif not (data.isascii() and not data.translate(None, _PRINTABLE_ASCII)):
+                documents.check_printable(text)
+        except YAMLProblem as e:
+            return FileResult(path, diagnostics=(_error(path, e.line, str(e), e.column),), mtime=mtime)
+        if edit is not None and edit.none:
             reads = [p.read for p in old.pieces]
             old.file.mtime = mtime
-        elif documents.whole_file(text):
+        elif edit.whole_file() if edit is not None else documents.whole_file(text):
             self._files.pop(path, None)
             reads = _read_stream(File(path, mtime), text, self.keep_manifests)
         else:
-            state = self._reread(old, text, mtime) if old is not None else None
+            state = self._reread(old, edit, mtime) if old is not None else None
             state = state or _read_all(File(path, mtime), text, documents.split(text), old, self.keep_manifests)
             self._files[path] = state
             reads = [p.read for p in state.pieces]
@@ -247,22 +251,19 @@ class ManifestReader:
         skipped = tuple(f"{path}:{r.document.line + line}: {text}" for r in reads for line, text in r.skipped)
         return FileResult(path, objects, diagnostics, skipped, mtime)
 
-    def _reread(self, old: _FileState, text: str, mtime: float) -> _FileState | None:
+    def _reread(self, old: _FileState, edit: "_Edit", mtime: float) -> _FileState | None:
         """The documents of text, given that old.text differs from it in one stretch: those
         before the edit stay as they are, those after it move, only those it touches are read.
         None when the edit is not local (then everything is split again)."""
         pieces = old.pieces
         if len(pieces) < 2:
             return None
-        old_text = old.text
-        prefix = _common_prefix(old_text, text)
-        suffix = _common_suffix(old_text, text, prefix)
-        starts = [p.offset for p in pieces]
+        text, old_text, prefix, suffix = edit.text, edit.old_text, edit.prefix, edit.suffix
         # The first piece the edit may change: the one it starts in, or the one before when it
         # starts right at a piece's marker (that piece would grow over it).
-        first = bisect.bisect_left(starts, prefix) - 1
+        first = bisect.bisect_left(pieces, prefix, key=_offset) - 1
         old_end = len(old_text) - suffix
-        last = max(bisect.bisect_left(starts, old_end + 1), first + 1)     # the first piece after it
+        last = max(bisect.bisect_left(pieces, old_end + 1, key=_offset), first + 1)   # the first piece after it
         if first < 1 or last >= len(pieces):
             return None          # the edit reaches the file's first or last piece: split all
         growth = len(text) - len(old_text)
@@ -289,6 +290,9 @@ class ManifestReader:
             index += 1
         shift_lines = line + 1 - pieces[last].read.document.line
         shift_index = index - last
+        if not (shift_lines or shift_index or growth):
+            out += pieces[last:]            # an edit in place: what follows did not move
+            return _FileState(file, text, out)
         for p in pieces[last:]:
             doc = p.read.document
             doc.line += shift_lines
@@ -329,6 +333,46 @@ def _read_all(file: File, text: str, pieces: list[tuple[int, str]], old: _FileSt
         out.append(_Piece(offset, piece, _reuse(reusable, file, piece, index, line + 1, keep_manifests)))
         offset += len(piece)
     return _FileState(file, text, out)
+
+
+def _offset(piece: _Piece) -> int:
+    return piece.offset
+
+
+class _Edit:
+    """How a file's new text differs from the text last read: one stretch, found from the
+    longest common prefix and suffix, widened to whole lines."""
+    __slots__ = ("text", "old_text", "prefix", "suffix", "none")
+
+    def __init__(self, old: _FileState, text: str):
+        self.text = text
+        self.old_text = old_text = old.text
+        self.none = old.length == len(text) and old_text == text
+        self.prefix = self.suffix = len(text) if self.none else 0
+        if not self.none:
+            self.prefix = _common_prefix(old_text, text)
+            self.suffix = _common_suffix(old_text, text, self.prefix)
+
+    def region(self) -> tuple[int, str]:
+        """(offset, text) of the lines of the new text the edit touches."""
+        start = self.text.rfind("\n", 0, self.prefix) + 1
+        end = self.text.find("\n", len(self.text) - self.suffix)
+        end = len(self.text) if end < 0 else end
+        return start, self.text[start:end]
+
+    def check_printable(self) -> None:
+        """documents.check_printable on the edited lines, with line and column in the file."""
+        if self.none:
+            return
+        start, region = self.region()
+        try:
+            documents.check_printable(region)
+        except YAMLProblem as e:
+            raise YAMLProblem(e.args[0], e.line + self.text.count("\n", 0, start), e.column) from None
+
+    def whole_file(self) -> bool:
+        """Whether the edit made the file one to read whole (a directive or `...` line)."""
+        return not self.none and documents.whole_file(self.region()[1])
 
 
 def _common_prefix(a: str, b: str) -> int:

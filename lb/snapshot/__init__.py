@@ -12,6 +12,7 @@ at a time (`ServicePortView.of_family`), as kube-proxy's per-family proxiers do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from lb.addresses import ip_family, ip_version
 from lb.config.model import Endpoint, EndpointSet, Namespace, Pod, Service, ServicePort
@@ -147,6 +148,15 @@ class ServicePortView:
 
 
 @dataclass(frozen=True, slots=True)
+class Changes:
+    """How a Snapshot differs from the one built before it (`base`, by id: a consumer that
+    holds base knows the id cannot have been reused): the Services whose view changed,
+    "namespace/name" -> the new view, None for one gone."""
+    base: int
+    views: Mapping[str, "ServiceView | None"]
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     generation: int
     services: tuple[ServiceView, ...]          # sorted by (namespace, name)
@@ -157,6 +167,7 @@ class Snapshot:
     skipped: tuple[str, ...] = ()              # "<file>:<line>: skipped kind X" for -v
     files: tuple[str, ...] = ()                # every file read
     file_mtimes: dict = field(default_factory=dict, compare=False)
+    changes: Changes | None = field(default=None, compare=False, repr=False)   # since the Snapshot before
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

@@ -16,6 +16,7 @@ lb.config.loader's (offline commands) or lb.sources.files' (a running instance).
 from __future__ import annotations
 
 import bisect
+from types import MappingProxyType
 from collections import defaultdict
 from dataclasses import replace
 from typing import Iterable
@@ -24,7 +25,7 @@ from lb.config.allocate import allocate, parse_cluster_ip_range, parse_node_port
 from lb.config.model import EndpointSet, Namespace, Pod, Service, Source
 from lb.diagnostics import ERROR, Diagnostic, duplicate
 from lb.settings import ManifestSettings
-from lb.snapshot import ServiceView, Snapshot
+from lb.snapshot import Changes, ServiceView, Snapshot
 from lb.snapshot.controllers import endpoint_sets_from_pods, selector_warning, selects
 from lb.snapshot.resolve import resolve_service
 
@@ -227,6 +228,8 @@ class SnapshotBuilder:
 
     def _selected_by(self, labels: Iterable[tuple[str, dict]]) -> set[Key]:
         """Services whose selector matches the old or new labels of a Pod that changed."""
+        if not labels:
+            return set()
         wanted = defaultdict(list)
         for ns, pod_labels in labels:
             wanted[ns].append(pod_labels)
@@ -302,6 +305,10 @@ class SnapshotBuilder:
         found += [(d, winners.get((d.namespace or "", d.name))) for d in self._allocation_diagnostics]
         found += [(d, self._allocated[key][1]) for key, d in self._selector_warnings.items()]
         diagnostics += [_at_current_line(d, obj) for d, obj in found]
+        # what changed since the last Snapshot, for consumers that handled that one (lb.plan):
+        # they need not look at the other views
+        changes = None if last is None else Changes(id(last), MappingProxyType(
+            {f"{ns}/{name}": self._views.get((ns, name)) for ns, name in dirty}))
         return Snapshot(
             generation=generation,
             services=services,
@@ -312,6 +319,7 @@ class SnapshotBuilder:
             skipped=tuple(s for fr in results.values() for s in fr.skipped),
             files=tuple(results),
             file_mtimes={path: fr.mtime for path, fr in results.items()},
+            changes=changes,
         )
 
 
