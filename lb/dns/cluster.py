@@ -39,7 +39,8 @@ class ClusterDns:
         self.responder: Responder | None = None
         self.server: DnsServer | None = None
         self._conflicts: tuple[str, ...] = ()
-        self._known: dict[str, tuple] = {}        # service key -> (view, its conflicts)
+        self._known: dict[str, tuple] = {}        # service key -> its conflicts (only those with some)
+        self._followed = None                     # the Snapshot they were worked out for
 
     def _upstream(self, resolv_conf: str) -> Upstream | None:
         chosen = self.settings.dns_upstreams
@@ -89,15 +90,20 @@ class ClusterDns:
 
     def _conflicts_of(self, snapshot: Snapshot) -> list[str]:
         """bind_conflicts, worked out again only for the Services whose view changed."""
-        known, self._known = self._known, {}
-        out = []
-        for view in snapshot.services:
-            seen = known.get(view.service.key)
-            found = seen[1] if seen is not None and seen[0] is view else view_conflicts(
-                view, self.binds, self.node_addresses)
-            self._known[view.service.key] = (view, found)
-            out += found
-        return out
+        changes = snapshot.changes
+        if changes is not None and changes.base == id(self._followed):
+            views = changes.views.items()
+        else:
+            self._known = {}
+            views = ((view.service.key, view) for view in snapshot.services)
+        self._followed = snapshot
+        for key, view in views:
+            found = view_conflicts(view, self.binds, self.node_addresses) if view is not None else ()
+            if found:
+                self._known[key] = found
+            else:
+                self._known.pop(key, None)
+        return [c for key in sorted(self._known, key=lambda k: tuple(k.split("/", 1))) for c in self._known[key]]
 
     def _zone(self, snapshot: Snapshot) -> Zone:
         ns = tuple(host for host, _ in self.binds if not is_wildcard(host))

@@ -80,6 +80,7 @@ class Zone:
         self.names["dns-version." + o] = Node(txt=(SCHEMA_VERSION,))
         self.names["ns.dns." + o] = Node(entries=tuple(Entry(ip, NO_PORT, "ns.dns." + o) for ip in ns_addresses))
         self._views: dict[str, object] = {}
+        self._snapshot = None                              # the one followed last (Snapshot.changes)
         self._parts: dict[str, _Part] = {}
         self._namespace_refs: dict[str, int] = {}
         self._namespaces = None                            # the Snapshot's namespaces tuple, as last seen
@@ -99,10 +100,18 @@ class Zone:
             for name in new - old:
                 changed |= self._namespace(name, +1)
             self._namespaces = snapshot.namespaces
-        views = {view.service.key: view for view in snapshot.services}
+        changes = snapshot.changes
+        if changes is not None and self._snapshot is not None and changes.base == id(self._snapshot):
+            # the Snapshot says which views changed since the one this zone followed last
+            views = {key: view for key, view in changes.views.items() if view is not None}
+            gone = [key for key, view in changes.views.items() if view is None and key in self._views]
+        else:
+            views = {view.service.key: view for view in snapshot.services}
+            gone = [k for k in self._views if k not in views]
+        self._snapshot = snapshot
         portless = _PortlessEndpoints(snapshot)
         dirty_ptr: set[str] = set()
-        for key in [k for k in self._views if k not in views]:
+        for key in gone:
             self._remove(key, dirty_ptr)
             changed = True
         for key, view in views.items():
